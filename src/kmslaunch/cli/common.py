@@ -1,0 +1,43 @@
+"""What every command shares: reading JSON input with clear errors, and exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from kmslaunch.policy.errors import KmslaunchError
+
+EXIT_OK = 0
+EXIT_DENIED = 1
+EXIT_BAD_INPUT = 2
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file, or fail with the file name and the position of the syntax error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(f"{path}: cannot read: {exc.strerror or exc}")
+    except UnicodeDecodeError:
+        fail(f"{path}: not UTF-8 text")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"kmslaunch: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def fail_on(exc: KmslaunchError) -> NoReturn:
+    fail(str(exc))
+
+
+def emit_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))

@@ -1,0 +1,21 @@
+"""The ``kmslaunch`` command group."""
+
+from __future__ import annotations
+
+import click
+
+from kmslaunch import __version__
+from kmslaunch.cli.authorize import authorize_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kmslaunch")
+def cli() -> None:
+    """Reproduce, explain and fix EC2 launches that fail on KMS-encrypted EBS volumes."""
+
+
+cli.add_command(authorize_command)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,547 @@
+"""AWS's authorization decision for one request, with the reasons when asked.
+
+Encodes, in this order:
+- "Policy evaluation logic" (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html):
+  an explicit Deny in any policy wins; then every level of the organization path must allow through its SCPs
+  and its RCPs; then resource-based policies, identity-based policies, permissions boundaries and session policies.
+- "Cross-account policy evaluation logic"
+  (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html):
+  a request to another account's resource needs both the resource policy and the caller's identity policies.
+- KMS "Determining access to AWS KMS keys" (https://docs.aws.amazon.com/kms/latest/developerguide/determining-access.html)
+  and "Key policies" (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-overview.html): the key policy
+  is required; IAM policies count only when the key policy allows the key's account (delegation); grants allow
+  their operations to their grantee when the constraints hold, need no IAM permission, and never beat a Deny.
+
+The fast path (``explain=False``) short-circuits and builds no reasons; ``explain=True`` looks at every
+statement, records the ones that decided and the near misses (statements that failed on exactly one element).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from kmslaunch.policy.decision import (
+    Decision,
+    Element,
+    Layer,
+    Mismatch,
+    NearMiss,
+    StatementRef,
+    Verdict,
+)
+from kmslaunch.policy.grants import Grant
+from kmslaunch.policy.model import Effect, Policy, PolicyType, Statement
+from kmslaunch.policy.principals import (
+    Principal,
+    PrincipalMatch,
+    PrincipalType,
+    match_principal,
+    parse_principal,
+)
+from kmslaunch.policy.wildcard import compile_glob
+
+Context = Mapping[str, tuple[str, ...]]
+
+_LAYER_OF = {
+    PolicyType.IDENTITY: Layer.IDENTITY_POLICY,
+    PolicyType.KEY: Layer.KEY_POLICY,
+    PolicyType.RESOURCE: Layer.RESOURCE_POLICY,
+    PolicyType.PERMISSIONS_BOUNDARY: Layer.PERMISSIONS_BOUNDARY,
+    PolicyType.SESSION: Layer.SESSION_POLICY,
+    PolicyType.SCP: Layer.SCP,
+    PolicyType.RCP: Layer.RCP,
+    PolicyType.TRUST: Layer.RESOURCE_POLICY,
+}
+
+# kms:RetireGrant is not governed by RCPs, even under "kms:*"
+# (https://docs.aws.amazon.com/kms/latest/developerguide/resource-control-policies.html).
+_RCP_EXEMPT_ACTIONS = frozenset({"kms:retiregrant"})
+
+
+@dataclass(frozen=True, slots=True)
+class Organization:
+    """What evaluation needs to know of AWS Organizations: the management account is exempt from SCPs and RCPs
+    (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps.html)."""
+
+    management_account: str | None = None
+    org_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One API request as AWS authorizes it.
+
+    ``context`` holds the request's own condition keys (lower-cased names, string values); the keys AWS
+    derives from the caller and the resource are added by the evaluator, and ``context`` overrides them.
+    ``encryption_context`` is the request's KMS encryption context, case preserved, for grant constraints.
+    """
+
+    principal: Principal
+    action: str
+    resource: str
+    context: Context = field(default_factory=dict, hash=False)
+    encryption_context: Mapping[str, str] | None = field(default=None, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySet:
+    """Every policy that takes part in one decision.
+
+    ``scps`` and ``rcps`` list one entry per level of the organization path (root first, then each OU, then
+    the account), each the policies attached there; an empty tuple means the account is in no organization.
+    ``key_managed_by_aws`` exempts AWS managed keys from RCPs. ``resource_account`` defaults to the account in
+    the resource ARN.
+    """
+
+    identity: tuple[Policy, ...] = ()
+    resource: Policy | None = None
+    boundary: Policy | None = None
+    session: tuple[Policy, ...] = ()
+    scps: tuple[tuple[Policy, ...], ...] = ()
+    rcps: tuple[tuple[Policy, ...], ...] = ()
+    grants: tuple[Grant, ...] = ()
+    resource_account: str | None = None
+    key_managed_by_aws: bool = False
+    organization: Organization = field(default_factory=Organization)
+
+
+def resource_account(arn: str) -> str | None:
+    parts = arn.split(":", 5)
+    if len(parts) == 6 and parts[4].isdigit():
+        return parts[4]
+    return None
+
+
+def is_kms_key(action: str, resource: str) -> bool:
+    return action[:4].lower() == "kms:" and ":kms:" in resource and (":key/" in resource or ":alias/" in resource)
+
+
+def build_context(req: Request, ps: PolicySet) -> dict[str, tuple[str, ...]]:
+    """The request context AWS evaluates with: keys derived from the caller and the resource, then the
+    request's own keys on top."""
+    ctx = req.principal.context()
+    acct = ps.resource_account or resource_account(req.resource)
+    if acct:
+        ctx["aws:resourceaccount"] = (acct,)
+    if req.action[:4].lower() == "kms:" and req.principal.account:
+        # kms:CallerAccount: "the AWS account of the principal that made the request"
+        # (https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-caller-account)
+        ctx["kms:calleraccount"] = (req.principal.account,)
+    if req.encryption_context:
+        for k, v in req.encryption_context.items():
+            ctx["kms:encryptioncontext:" + k.lower()] = (v,)
+        ctx["kms:encryptioncontextkeys"] = tuple(req.encryption_context)
+    if req.context:
+        ctx.update(req.context)
+    return ctx
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Statement matching
+
+
+def _statements_for(policy: Policy, action_l: str) -> tuple[Statement, ...]:
+    """The statements whose Action/NotAction covers the action; indexed per policy on first use."""
+    got = policy._action_index.get(action_l)
+    if got is None:
+        got = tuple(st for st in policy.statements if _action_matches(st, action_l))
+        policy._action_index[action_l] = got
+    return got
+
+
+def _action_matches(st: Statement, action_l: str) -> bool:
+    hit = any(compile_glob(a, True)(action_l) for a in st.actions)
+    return hit != st.not_action
+
+
+def _resource_matches(st: Statement, resource: str, ctx: Context) -> bool:
+    if not st.has_resource:
+        return True
+    hit = False
+    for p in st.resources:
+        if p.template is None:
+            if compile_glob(p.text)(resource):
+                hit = True
+                break
+        else:
+            m = p.template.resolve_glob(ctx)
+            if m is not None and m(resource):
+                hit = True
+                break
+    return hit != st.not_resource
+
+
+def _principal_match(st: Statement, who: Principal) -> PrincipalMatch:
+    if st.principal is None:
+        return PrincipalMatch.PRINCIPAL
+    m = match_principal(st.principal, who)
+    if st.not_principal:
+        # NotPrincipal: applies to everyone the element does not name; an account entry names all of its
+        # principals (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html).
+        return PrincipalMatch.NONE if m is not PrincipalMatch.NONE else PrincipalMatch.PRINCIPAL
+    return m
+
+
+def _conditions_hold(st: Statement, ctx: Context) -> bool:
+    # A plain loop: all() over a generator costs a frame per statement on the hot path.
+    for c in st.conditions:  # noqa: SIM110
+        if not c.holds(ctx):
+            return False
+    return True
+
+
+@dataclass(slots=True)
+class _Scan:
+    """What one policy contributed: matching Allow statements (with how the principal matched) and Denies."""
+
+    allows: list[tuple[Statement, PrincipalMatch]] = field(default_factory=list)
+    denies: list[Statement] = field(default_factory=list)
+
+
+def _scan_fast(policy: Policy, action_l: str, resource: str, who: Principal, ctx: Context, out: _Scan) -> None:
+    needs_principal = policy.type in (PolicyType.KEY, PolicyType.RESOURCE, PolicyType.RCP, PolicyType.TRUST)
+    for st in _statements_for(policy, action_l):
+        if needs_principal:
+            pm = _principal_match(st, who)
+            if pm is PrincipalMatch.NONE:
+                continue
+        else:
+            pm = PrincipalMatch.PRINCIPAL
+        if not _resource_matches(st, resource, ctx) or not _conditions_hold(st, ctx):
+            continue
+        if st.effect is Effect.DENY:
+            out.denies.append(st)
+        else:
+            out.allows.append((st, pm))
+
+
+def _scan_explain(
+    policy: Policy,
+    action_l: str,
+    action: str,
+    resource: str,
+    who: Principal,
+    ctx: Context,
+    out: _Scan,
+    near: list[NearMiss],
+) -> None:
+    needs_principal = policy.type in (PolicyType.KEY, PolicyType.RESOURCE, PolicyType.RCP, PolicyType.TRUST)
+    for st in policy.statements:
+        misses: list[Mismatch] = []
+        if not _action_matches(st, action_l):
+            misses.append(Mismatch(Element.ACTION, st.actions, (action,)))
+        if not _resource_matches(st, resource, ctx):
+            misses.append(Mismatch(Element.RESOURCE, tuple(p.text for p in st.resources), (resource,)))
+        pm = PrincipalMatch.PRINCIPAL
+        if needs_principal:
+            pm = _principal_match(st, who)
+            if pm is PrincipalMatch.NONE and st.principal is not None:
+                p = st.principal
+                listed = ("*",) if p.wildcard else p.aws + p.service + p.federated
+                misses.append(Mismatch(Element.PRINCIPAL, listed, (who.arn,)))
+        for c in st.conditions:
+            if not c.holds(ctx):
+                misses.append(
+                    Mismatch(Element.CONDITION, c.values, c.actual(ctx), key=c.key, operator=c.operator, path=c.path)
+                )
+            if len(misses) > 1:
+                break
+        if not misses:
+            if st.effect is Effect.DENY:
+                out.denies.append(st)
+            else:
+                out.allows.append((st, pm))
+        elif len(misses) == 1:
+            near.append(NearMiss(_ref(policy, st), misses[0]))
+
+
+def _ref(policy: Policy, st: Statement) -> StatementRef:
+    return StatementRef(policy.type, policy.name, st.label, st.index, st.effect)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Grants
+
+
+def _grant_operation(action_l: str) -> str | None:
+    if not action_l.startswith("kms:"):
+        return None
+    return _GRANT_OPS_LOWER.get(action_l[4:])
+
+
+_GRANT_OPS_LOWER = {
+    op.lower(): op
+    for op in (
+        "Decrypt",
+        "Encrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "GenerateDataKeyWithoutPlaintext",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+        "Sign",
+        "Verify",
+        "GetPublicKey",
+        "CreateGrant",
+        "RetireGrant",
+        "DescribeKey",
+        "GenerateMac",
+        "VerifyMac",
+        "DeriveSharedSecret",
+    )
+}
+
+
+def _grantee_match(grant: Grant, who: Principal) -> PrincipalMatch:
+    """A grant to a role covers its sessions; to an account, the account's principals through IAM.
+
+    ASSUMPTION (docs/assumptions.md, "grant to an account"): KMS documents accounts as valid grantees
+    without saying how they are evaluated; kmslaunch treats them like an account in a key policy.
+    """
+    g = grant.grantee
+    if g == who.arn:
+        return PrincipalMatch.PRINCIPAL
+    if who.type is PrincipalType.SERVICE:
+        return PrincipalMatch.NONE
+    if who.type is PrincipalType.ASSUMED_ROLE and g == who.principal_arn:
+        return PrincipalMatch.ROLE
+    if who.account and g in (who.account, f"arn:{who.partition}:iam::{who.account}:root"):
+        return PrincipalMatch.PRINCIPAL if who.type is PrincipalType.ACCOUNT else PrincipalMatch.ACCOUNT
+    if who.type is PrincipalType.ASSUMED_ROLE and not who.role_path_known:
+        try:
+            gp = parse_principal(g)
+        except ValueError:
+            return PrincipalMatch.NONE
+        if gp.type is PrincipalType.ASSUMED_ROLE and gp.account == who.account and gp.name == who.name:
+            return PrincipalMatch.ROLE
+    return PrincipalMatch.NONE
+
+
+def _grants_for(
+    req: Request, ps: PolicySet, action_l: str, near: list[NearMiss] | None
+) -> list[tuple[Grant, PrincipalMatch]]:
+    op = _grant_operation(action_l)
+    out: list[tuple[Grant, PrincipalMatch]] = []
+    if op is None or not ps.grants:
+        return out
+    for g in ps.grants:
+        gm = _grantee_match(g, req.principal)
+        op_ok = op in g.operations
+        cons_ok = g.constraints_hold(op, req.encryption_context)
+        if gm is not PrincipalMatch.NONE and op_ok and cons_ok:
+            out.append((g, gm))
+        elif near is not None:
+            ref = StatementRef("grant", g.grant_id, g.grant_id, 0, Effect.ALLOW)
+            misses = []
+            if gm is PrincipalMatch.NONE:
+                misses.append(Mismatch(Element.GRANTEE, (g.grantee,), (req.principal.arn,)))
+            if not op_ok:
+                misses.append(Mismatch(Element.OPERATION, tuple(sorted(g.operations)), (op,)))
+            if not cons_ok:
+                expected = dict(g.context_equals or g.context_subset or {})
+                misses.append(
+                    Mismatch(
+                        Element.CONSTRAINT,
+                        tuple(f"{k}={v}" for k, v in expected.items()),
+                        tuple(f"{k}={v}" for k, v in (req.encryption_context or {}).items()),
+                    )
+                )
+            if len(misses) == 1:
+                near.append(NearMiss(ref, misses[0]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The decision
+
+
+def scps_apply(who: Principal, ps: PolicySet) -> bool:
+    """SCPs limit principals of member accounts, but not service-linked roles, not the management account,
+    and not service principals (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps.html).
+    The EC2 instance identity ``aws:ec2-infrastructure`` is subject to SCPs
+    (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/iam-roles-for-amazon-ec2.html)."""
+    if not ps.scps or who.type in (PrincipalType.SERVICE, PrincipalType.ANONYMOUS):
+        return False
+    if who.is_service_linked_role:
+        return False
+    return not (ps.organization.management_account and who.account == ps.organization.management_account)
+
+
+def rcps_apply(req: Request, ps: PolicySet, action_l: str) -> bool:
+    """RCPs limit requests to resources of member accounts; not AWS managed keys, not kms:RetireGrant, not
+    service-linked roles (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_rcps.html)."""
+    if not ps.rcps or ps.key_managed_by_aws or action_l in _RCP_EXEMPT_ACTIONS:
+        return False
+    if req.principal.is_service_linked_role:
+        return False
+    acct = ps.resource_account or resource_account(req.resource)
+    return not (ps.organization.management_account and acct == ps.organization.management_account)
+
+
+def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision:
+    """Decide one request as AWS would. With ``explain``, the Decision carries the deciding statements and
+    the near misses; without, evaluation stops as soon as the verdict is known and builds no reasons."""
+    ctx = build_context(req, ps)
+    action_l = req.action.lower()
+    who = req.principal
+    near: list[NearMiss] | None = [] if explain else None
+
+    def scan(policy: Policy) -> _Scan:
+        out = _Scan()
+        if near is None:
+            _scan_fast(policy, action_l, req.resource, who, ctx, out)
+        else:
+            _scan_explain(policy, action_l, req.action, req.resource, who, ctx, out, near)
+        return out
+
+    denies: list[tuple[Policy, Statement]] = []
+    missing: list[Layer] = []
+
+    # Organization guardrails: each level of the path must allow, a Deny at any level denies.
+    for levels, applies, layer in (
+        (ps.scps, scps_apply(who, ps), Layer.SCP),
+        (ps.rcps, rcps_apply(req, ps, action_l), Layer.RCP),
+    ):
+        if not applies:
+            continue
+        for level in levels:
+            allowed_here = False
+            for pol in level:
+                s = scan(pol)
+                denies.extend((pol, d) for d in s.denies)
+                allowed_here = allowed_here or bool(s.allows)
+            if not allowed_here and layer not in missing:
+                missing.append(layer)
+
+    key = is_kms_key(req.action, req.resource)
+    res_scan = scan(ps.resource) if ps.resource is not None else _Scan()
+    if ps.resource is not None:
+        denies.extend((ps.resource, d) for d in res_scan.denies)
+
+    id_allows: list[tuple[Policy, Statement]] = []
+    for pol in ps.identity:
+        s = scan(pol)
+        denies.extend((pol, d) for d in s.denies)
+        id_allows.extend((pol, a) for a, _ in s.allows)
+
+    boundary_allows: list[tuple[Policy, Statement]] = []
+    if ps.boundary is not None:
+        s = scan(ps.boundary)
+        denies.extend((ps.boundary, d) for d in s.denies)
+        boundary_allows.extend((ps.boundary, a) for a, _ in s.allows)
+
+    session_allows: list[tuple[Policy, Statement]] = []
+    for pol in ps.session:
+        s = scan(pol)
+        denies.extend((pol, d) for d in s.denies)
+        session_allows.extend((pol, a) for a, _ in s.allows)
+
+    if denies:
+        layers: list[Layer] = []
+        for pol, _ in denies:
+            layer = _LAYER_OF[pol.type]
+            if layer not in layers:
+                layers.append(layer)
+        return Decision(
+            Verdict.EXPLICIT_DENY,
+            denied_by=tuple(layers),
+            decided_by=tuple(_ref(p, d) for p, d in denies) if explain else (),
+            near_misses=_ordered(near),
+            explained=explain,
+        )
+
+    grants = _grants_for(req, ps, action_l, near) if key else []
+
+    boundary_ok = ps.boundary is None or bool(boundary_allows)
+    session_ok = not ps.session or bool(session_allows)
+    identity_ok = bool(id_allows)
+    identity_side = identity_ok and boundary_ok and session_ok
+    # A resource ARN without an account ("*", S3 buckets) is decided as the caller's own account.
+    res_acct = ps.resource_account or resource_account(req.resource)
+    same_account = res_acct is None or who.account == res_acct
+
+    # Resource-side allows, by how they name the caller; grants count as resource-side allows naming the grantee.
+    res_by: dict[PrincipalMatch, list[StatementRef]] = {m: [] for m in PrincipalMatch}
+    for st, pm in res_scan.allows:
+        if ps.resource is not None:
+            res_by[pm].append(_ref(ps.resource, st))
+    for g, pm in grants:
+        res_by[pm].append(StatementRef("grant", g.grant_id, g.grant_id, 0, Effect.ALLOW))
+    direct = res_by[PrincipalMatch.PRINCIPAL]
+    role = res_by[PrincipalMatch.ROLE]
+    account = res_by[PrincipalMatch.ACCOUNT]
+    any_resource = direct or role or account
+    grant_refs = [r for r in direct + role if r.layer == "grant"]
+    id_refs = [_ref(p, a) for p, a in id_allows] if explain else []
+
+    decided: list[StatementRef] = []
+    if same_account:
+        # Same account: a resource policy naming the user or session is enough by itself; naming the role is
+        # limited by boundary and session policies; naming the account only delegates to IAM.
+        if direct:
+            decided = direct
+        elif role and boundary_ok and session_ok:
+            decided = role
+        elif (account or not key) and identity_side:
+            decided = account + id_refs
+    # Cross account: both sides must allow — except grants, which need no IAM permission of the grantee.
+    elif grant_refs and ((boundary_ok and session_ok) or any(r in direct for r in grant_refs)):
+        decided = grant_refs
+    elif any_resource and identity_side:
+        decided = any_resource + id_refs
+
+    if decided and not missing:
+        return Decision(
+            Verdict.ALLOWED,
+            decided_by=tuple(decided) if explain else (),
+            near_misses=_ordered(near),
+            explained=explain,
+        )
+
+    # Implicit deny: name every layer that lacked an allow, in AWS's evaluation order.
+    if not decided:
+        if key or not same_account:
+            if not any_resource:
+                missing.append(Layer.KEY_POLICY if key else Layer.RESOURCE_POLICY)
+            elif (not same_account or (account and not (direct or role))) and not identity_ok:
+                missing.append(Layer.IDENTITY_POLICY)
+        elif not identity_ok and not direct:
+            missing.append(Layer.IDENTITY_POLICY)
+        if identity_ok or role or (not key and same_account):
+            if not boundary_ok:
+                missing.append(Layer.PERMISSIONS_BOUNDARY)
+            if not session_ok:
+                missing.append(Layer.SESSION_POLICY)
+        if not missing:
+            missing.append(Layer.IDENTITY_POLICY)
+    partial: list[StatementRef] = []
+    if explain:
+        partial = direct + role + account + id_refs
+        partial += [_ref(p, a) for p, a in boundary_allows] + [_ref(p, a) for p, a in session_allows]
+    return Decision(
+        Verdict.IMPLICIT_DENY,
+        denied_by=tuple(missing),
+        near_misses=_ordered(near),
+        explained=explain,
+        partial=tuple(partial),
+    )
+
+
+# Near misses on a condition or principal say more than one on an action another statement was written for.
+_MISS_ORDER = {
+    Element.CONDITION: 0,
+    Element.CONSTRAINT: 0,
+    Element.PRINCIPAL: 1,
+    Element.GRANTEE: 1,
+    Element.RESOURCE: 2,
+    Element.OPERATION: 3,
+    Element.ACTION: 3,
+}
+
+
+def _ordered(near: list[NearMiss] | None) -> tuple[NearMiss, ...]:
+    if not near:
+        return ()
+    return tuple(sorted(near, key=lambda n: _MISS_ORDER[n.mismatch.element]))

@@ -1,0 +1,66 @@
+"""Decisions in words. The evaluator returns data; this module is the one place that turns it into text."""
+
+from __future__ import annotations
+
+from kmslaunch.policy.decision import Decision, Element, Mismatch, NearMiss, StatementRef, Verdict
+from kmslaunch.policy.model import PolicyType
+
+
+def layer_name(ref: StatementRef) -> str:
+    return ref.layer.value if isinstance(ref.layer, PolicyType) else ref.layer
+
+
+def describe_ref(ref: StatementRef) -> str:
+    if ref.layer == "grant":
+        return f"grant {ref.statement}"
+    where = layer_name(ref)
+    stmt = ref.statement if ref.statement.startswith("Statement[") else f'"{ref.statement}" (Statement[{ref.index}])'
+    return f"{where} {ref.policy}: {ref.effect.value} {stmt}"
+
+
+def _values(values: tuple[str, ...] | None) -> str:
+    if values is None:
+        return "nothing (the request does not carry the key)"
+    if len(values) == 1:
+        return values[0]
+    return "[" + ", ".join(values) + "]"
+
+
+def describe_mismatch(m: Mismatch) -> str:
+    if m.element is Element.CONDITION:
+        return f"condition {m.operator} {m.key}: expected {_values(m.expected)}, request has {_values(m.actual)}"
+    if m.element is Element.ACTION:
+        return f"action {_values(m.actual)} is not in {_values(m.expected)}"
+    if m.element is Element.RESOURCE:
+        return f"resource {_values(m.actual)} is not in {_values(m.expected)}"
+    if m.element is Element.PRINCIPAL:
+        return f"principal {_values(m.actual)} is not {_values(m.expected)}"
+    if m.element is Element.GRANTEE:
+        return f"grantee is {_values(m.expected)}, caller is {_values(m.actual)}"
+    if m.element is Element.OPERATION:
+        return f"grant allows {_values(m.expected)}, not {_values(m.actual)}"
+    return f"encryption context {_values(m.actual)} does not meet constraint {_values(m.expected)}"
+
+
+def describe_near_miss(n: NearMiss) -> str:
+    return f"{describe_ref(n.statement)} — {describe_mismatch(n.mismatch)}"
+
+
+def render_decision(decision: Decision, *, message: str | None = None) -> list[str]:
+    """Lines explaining a decision, most important first."""
+    lines = [f"decision: {decision.verdict.value}"]
+    if message and decision.verdict is not Verdict.ALLOWED:
+        lines.append(f"AWS says: {message}")
+    if decision.denied_by:
+        lines.append("refused by: " + ", ".join(layer.value for layer in decision.denied_by))
+    if decision.decided_by:
+        title = "denied by" if decision.verdict is Verdict.EXPLICIT_DENY else "allowed by"
+        lines.append(f"{title}:")
+        lines.extend(f"  - {describe_ref(r)}" for r in decision.decided_by)
+    if decision.partial:
+        lines.append("matched, but not enough on their own:")
+        lines.extend(f"  - {describe_ref(r)}" for r in decision.partial)
+    if decision.near_misses:
+        lines.append("near misses (statements that failed on one element):")
+        lines.extend(f"  - {describe_near_miss(n)}" for n in decision.near_misses)
+    return lines

@@ -1,0 +1,70 @@
+"""Table-driven authorization cases: tests/cases/policy/*.yaml. Adding a case needs no Python.
+
+Each file: ``topic``, ``doc`` (the AWS page it encodes), ``cases``: each with ``name``, optional ``doc``,
+``request`` (REQUEST.json shape) and ``expect``:
+  decision: allowed | explicitDeny | implicitDeny
+  denied_by: [layers]                  (exact, when given)
+  message: "…"                         (AWS's AccessDenied wording, exact, when given)
+  reasons: [{layer, policy, statement}] (each must be among the deciding statements)
+  near_misses: [{statement, element, key}] (each must be among the near misses)
+  warnings: [path prefix, …]          (each must be the path of a warning)
+Every case is decided twice, with and without reasons, and both verdicts must agree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kmslaunch.policy.evaluate import authorize
+from kmslaunch.policy.messages import access_denied_message
+from kmslaunch.policy.requestfile import load_request
+
+CASES = Path(__file__).parent / "cases" / "policy"
+
+
+def _load() -> list[Any]:
+    out = []
+    for path in sorted(CASES.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text())
+        assert data.get("doc"), f"{path.name}: a case file names the AWS document it encodes"
+        for case in data["cases"]:
+            out.append(pytest.param(path.name, data, case, id=f"{path.stem}:{case['name']}"))
+    return out
+
+
+@pytest.mark.parametrize(("file", "topic", "case"), _load())
+def test_case(file: str, topic: dict[str, Any], case: dict[str, Any]) -> None:
+    req, ps, warnings = load_request(case["request"], file)
+    fast = authorize(req, ps)
+    full = authorize(req, ps, explain=True)
+    expect = case["expect"]
+    assert fast.verdict == full.verdict, "the fast path and the explained path disagree"
+    assert full.verdict.value == expect["decision"], full.to_json()
+    assert fast.denied_by == full.denied_by
+    if "denied_by" in expect:
+        assert [layer.value for layer in full.denied_by] == expect["denied_by"], full.to_json()
+    if "message" in expect:
+        assert access_denied_message(req.principal.arn, req.action, req.resource, full) == expect["message"]
+    got_reasons = [r.to_json() for r in full.decided_by]
+    for want in expect.get("reasons", []):
+        assert any(all(r.get(k) == v for k, v in want.items()) for r in got_reasons), (want, got_reasons)
+    got_near = [n.to_json() for n in full.near_misses]
+    for want in expect.get("near_misses", []):
+        assert any(_near_matches(n, want) for n in got_near), (want, got_near)
+    for prefix in expect.get("warnings", []):
+        assert any(w.path.startswith(prefix) for w in warnings), (prefix, [w.path for w in warnings])
+
+
+def _near_matches(got: dict[str, Any], want: dict[str, Any]) -> bool:
+    failed = got["failed"]
+    for k, v in want.items():
+        if k in ("element", "key", "operator", "actual", "expected"):
+            if failed.get(k) != v:
+                return False
+        elif got.get(k) != v:
+            return False
+    return True
