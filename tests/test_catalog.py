@@ -94,4 +94,3 @@ def test_catalog_file_is_well_formed() -> None:
         KeyType(entry["type"])
         assert isinstance(entry["multivalued"], bool)
         assert entry["doc"].startswith("https://docs.aws.amazon.com/"), entry
-
