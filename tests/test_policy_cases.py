@@ -32,7 +32,10 @@ def _load() -> list[Any]:
         data = yaml.safe_load(path.read_text())
         assert data.get("doc"), f"{path.name}: a case file names the AWS document it encodes"
         for case in data["cases"]:
-            out.append(pytest.param(path.name, data, case, id=f"{path.stem}:{case['name']}"))
+            # A case marked xfail records a documented behaviour kmslaunch does not have yet; strict, so a fix
+            # that makes it pass turns the mark into a failure and the mark gets removed.
+            marks = [pytest.mark.xfail(reason=case["xfail"], strict=True)] if case.get("xfail") else []
+            out.append(pytest.param(path.name, data, case, id=f"{path.stem}:{case['name']}", marks=marks))
     return out
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import difflib
 import ipaddress
 import re
@@ -157,11 +158,15 @@ class Condition:
         return ctx.get(self.key_lower)
 
 
-def parse_condition_block(block: object, path: str) -> tuple[tuple[Condition, ...], list[Issue]]:
+def parse_condition_block(
+    block: object, path: str, *, variables: bool = True
+) -> tuple[tuple[Condition, ...], list[Issue]]:
     """Compile a statement's Condition element into one Condition per operator-key pair.
 
     ``block`` is the raw JSON value; ``path`` its element path (``Statement[1].Condition``). Every problem is
     returned as an Issue with the full path of the element at fault; nothing raises, whatever the JSON.
+    ``variables`` is False for documents without Version 2012-10-17, where IAM reads ``${...}`` as literal text
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html).
     """
     issues: list[Issue] = []
     out: list[Condition] = []
@@ -183,7 +188,13 @@ def parse_condition_block(block: object, path: str) -> tuple[tuple[Condition, ..
             values = _values(raw, kpath, issues)
             if values is None:
                 continue
-            out.append(_compile(op_name, op, key, values, path=kpath, issues=issues))
+            if variables or not any("${" in v for v in values):
+                out.append(_compile(op_name, op, key, values, path=kpath, issues=issues))
+            else:
+                # "${" written as "${$}{" is the same text with no variable left in it.
+                literal = tuple(v.replace("${", "${$}{") for v in values)
+                compiled = _compile(op_name, op, key, literal, path=kpath, issues=issues)
+                out.append(dataclasses.replace(compiled, values=values))
     return tuple(out), issues
 
 

@@ -54,6 +54,34 @@ _LAYER_OF = {
     PolicyType.TRUST: Layer.RESOURCE_POLICY,
 }
 
+# The KMS operations that work on a key of another account
+# (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html).
+_CROSS_ACCOUNT_KMS = frozenset(
+    "kms:" + op.lower()
+    for op in (
+        "Decrypt",
+        "Encrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateMac",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+        "Sign",
+        "Verify",
+        "VerifyMac",
+        "DeriveSharedSecret",
+        "CreateGrant",
+        "DescribeKey",
+        "GetKeyRotationStatus",
+        "GetPublicKey",
+        "ListGrants",
+        "RetireGrant",
+        "RevokeGrant",
+    )
+)
+
 # kms:RetireGrant is not governed by RCPs, even under "kms:*"
 # (https://docs.aws.amazon.com/kms/latest/developerguide/resource-control-policies.html).
 _RCP_EXEMPT_ACTIONS = frozenset({"kms:retiregrant"})
@@ -172,14 +200,20 @@ def _resource_matches(st: Statement, resource: str, ctx: Context) -> bool:
     return hit != st.not_resource
 
 
-def _principal_match(st: Statement, who: Principal) -> PrincipalMatch:
+def _principal_match(st: Statement, who: Principal, has_boundary: bool) -> PrincipalMatch:
     if st.principal is None:
         return PrincipalMatch.PRINCIPAL
     m = match_principal(st.principal, who)
     if st.not_principal:
-        # NotPrincipal: applies to everyone the element does not name; an account entry names all of its
-        # principals (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html).
-        return PrincipalMatch.NONE if m is not PrincipalMatch.NONE else PrincipalMatch.PRINCIPAL
+        # NotPrincipal applies to everyone it does not name by ARN: listing an account exempts the account
+        # itself, not its users ("all principals except the user named Bob in account 444455556666")
+        # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html).
+        # With Deny it "will always deny any IAM principal that has a permissions boundary policy attached"
+        # (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html).
+        if st.effect is Effect.DENY and has_boundary:
+            return PrincipalMatch.PRINCIPAL
+        exempt = m in (PrincipalMatch.PRINCIPAL, PrincipalMatch.ROLE)
+        return PrincipalMatch.NONE if exempt else PrincipalMatch.PRINCIPAL
     return m
 
 
@@ -199,11 +233,13 @@ class _Scan:
     denies: list[Statement] = field(default_factory=list)
 
 
-def _scan_fast(policy: Policy, action_l: str, resource: str, who: Principal, ctx: Context, out: _Scan) -> None:
+def _scan_fast(
+    policy: Policy, action_l: str, resource: str, who: Principal, ctx: Context, out: _Scan, has_boundary: bool
+) -> None:
     needs_principal = policy.type in (PolicyType.KEY, PolicyType.RESOURCE, PolicyType.RCP, PolicyType.TRUST)
     for st in _statements_for(policy, action_l):
         if needs_principal:
-            pm = _principal_match(st, who)
+            pm = _principal_match(st, who, has_boundary)
             if pm is PrincipalMatch.NONE:
                 continue
         else:
@@ -225,6 +261,7 @@ def _scan_explain(
     ctx: Context,
     out: _Scan,
     near: list[NearMiss],
+    has_boundary: bool,
 ) -> None:
     needs_principal = policy.type in (PolicyType.KEY, PolicyType.RESOURCE, PolicyType.RCP, PolicyType.TRUST)
     for st in policy.statements:
@@ -235,7 +272,7 @@ def _scan_explain(
             misses.append(Mismatch(Element.RESOURCE, tuple(p.text for p in st.resources), (resource,)))
         pm = PrincipalMatch.PRINCIPAL
         if needs_principal:
-            pm = _principal_match(st, who)
+            pm = _principal_match(st, who, has_boundary)
             if pm is PrincipalMatch.NONE and st.principal is not None:
                 p = st.principal
                 listed = ("*",) if p.wildcard else p.aws + p.service + p.federated
@@ -252,8 +289,14 @@ def _scan_explain(
                 out.denies.append(st)
             else:
                 out.allows.append((st, pm))
-        elif len(misses) == 1:
+        elif len(misses) == 1 and (misses[0].element is not Element.ACTION or _same_service(st, action_l)):
             near.append(NearMiss(_ref(policy, st), misses[0]))
+
+
+def _same_service(st: Statement, action_l: str) -> bool:
+    """A statement written for another service (``ec2:*`` against ``kms:CreateGrant``) is no near miss."""
+    prefix = action_l.split(":", 1)[0] + ":"
+    return st.not_action or any(a.lower().startswith(prefix) for a in st.actions)
 
 
 def _ref(policy: Policy, st: Statement) -> StatementRef:
@@ -387,13 +430,14 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
     action_l = req.action.lower()
     who = req.principal
     near: list[NearMiss] | None = [] if explain else None
+    has_boundary = ps.boundary is not None
 
     def scan(policy: Policy) -> _Scan:
         out = _Scan()
         if near is None:
-            _scan_fast(policy, action_l, req.resource, who, ctx, out)
+            _scan_fast(policy, action_l, req.resource, who, ctx, out, has_boundary)
         else:
-            _scan_explain(policy, action_l, req.action, req.resource, who, ctx, out, near)
+            _scan_explain(policy, action_l, req.action, req.resource, who, ctx, out, near, has_boundary)
         return out
 
     denies: list[tuple[Policy, Statement]] = []
@@ -476,23 +520,28 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
     grant_refs = [r for r in direct + role if r.layer == "grant"]
     id_refs = [_ref(p, a) for p, a in id_allows] if explain else []
 
+    granted = False
     decided: list[StatementRef] = []
     if same_account:
         # Same account: a resource policy naming the user or session is enough by itself; naming the role is
         # limited by boundary and session policies; naming the account only delegates to IAM.
         if direct:
-            decided = direct
+            granted, decided = True, direct
         elif role and boundary_ok and session_ok:
-            decided = role
+            granted, decided = True, role
         elif (account or not key) and identity_side:
-            decided = account + id_refs
+            granted, decided = True, account + id_refs
+    elif key and action_l not in _CROSS_ACCOUNT_KMS:
+        # Only these operations work on another account's key, whatever the policies say
+        # (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html).
+        pass
     # Cross account: both sides must allow — except grants, which need no IAM permission of the grantee.
     elif grant_refs and ((boundary_ok and session_ok) or any(r in direct for r in grant_refs)):
-        decided = grant_refs
+        granted, decided = True, grant_refs
     elif any_resource and identity_side:
-        decided = any_resource + id_refs
+        granted, decided = True, any_resource + id_refs
 
-    if decided and not missing:
+    if granted and not missing:
         return Decision(
             Verdict.ALLOWED,
             decided_by=tuple(decided) if explain else (),
@@ -501,8 +550,10 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
         )
 
     # Implicit deny: name every layer that lacked an allow, in AWS's evaluation order.
-    if not decided:
-        if key or not same_account:
+    if not granted:
+        if key and not same_account and action_l not in _CROSS_ACCOUNT_KMS:
+            missing.append(Layer.KEY_POLICY)
+        elif key or not same_account:
             if not any_resource:
                 missing.append(Layer.KEY_POLICY if key else Layer.RESOURCE_POLICY)
             elif (not same_account or (account and not (direct or role))) and not identity_ok:

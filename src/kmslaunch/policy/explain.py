@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from kmslaunch.policy.decision import Decision, Element, Mismatch, NearMiss, StatementRef, Verdict
-from kmslaunch.policy.model import PolicyType
+from kmslaunch.policy.evaluate import PolicySet
+from kmslaunch.policy.model import Policy, PolicyType
 
 
 def layer_name(ref: StatementRef) -> str:
@@ -64,3 +67,26 @@ def render_decision(decision: Decision, *, message: str | None = None) -> list[s
         lines.append("near misses (statements that failed on one element):")
         lines.extend(f"  - {describe_near_miss(n)}" for n in decision.near_misses)
     return lines
+
+
+def find_statement_policy(ps: PolicySet, ref: StatementRef) -> Policy | None:
+    """The policy a reference points into."""
+    candidates: list[Policy] = list(ps.identity) + list(ps.session)
+    candidates += [p for p in (ps.resource, ps.boundary) if p is not None]
+    candidates += [p for level in ps.scps + ps.rcps for p in level]
+    for p in candidates:
+        if p.name == ref.policy and p.type == ref.layer:
+            return p
+    return None
+
+
+def conditions_met(ps: PolicySet, ref: StatementRef, ctx: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """For a statement that applied, each of its conditions with the request's values: why a Deny caught it."""
+    policy = find_statement_policy(ps, ref)
+    if policy is None or ref.index >= len(policy.statements):
+        return []
+    st = policy.statements[ref.index]
+    return [
+        f"{c.operator} {c.key}: policy has {_values(c.values)}, request has {_values(c.actual(ctx))}"
+        for c in st.conditions
+    ]

@@ -183,7 +183,7 @@ def _parse_statement(
     conditions: tuple[Condition, ...] = ()
     if "Condition" in raw:
         cpath = f"{path}.Condition"
-        conditions, cond_issues = parse_condition_block(raw["Condition"], cpath)
+        conditions, cond_issues = parse_condition_block(raw["Condition"], cpath, variables=variables)
         issues.extend(cond_issues)
         for c in conditions:
             issues.extend(catalog.lint_condition(c.operator, c.key, c.values, c.path))
