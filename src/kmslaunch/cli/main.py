@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from kmslaunch import __version__
+from kmslaunch.cli.assumptions import assumptions_command
 from kmslaunch.cli.authorize import authorize_command
+from kmslaunch.cli.demo import demo_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,6 +17,8 @@ def cli() -> None:
 
 
 cli.add_command(authorize_command)
+cli.add_command(demo_command)
+cli.add_command(assumptions_command)
 
 
 def main() -> None:

@@ -1,0 +1,98 @@
+"""Launch results as text for a terminal: what AWS shows, then the KMS calls with their decisions.
+
+Colour only through ``click.style``; click strips it when the output is not a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from kmslaunch.launch.result import CallResult, LaunchResult
+from kmslaunch.policy.evaluate import build_context
+from kmslaunch.policy.explain import conditions_met, describe_near_miss, describe_ref
+
+
+def _who(c: CallResult) -> str:
+    p = c.call.principal
+    if p.is_ec2_infrastructure:
+        return f"{p.arn} (the instance's own identity)"
+    if p.is_service_linked_role:
+        return f"{p.arn} (service-linked role, through EC2)"
+    return f"{p.arn} (the caller, through EC2)"
+
+
+def render_call(i: int, c: CallResult) -> list[str]:
+    mark = click.style("✓", fg="green") if not c.refused else click.style("✗", fg="red", bold=True)
+    verdict = c.verdict.value + (f" [{', '.join(c.denied_by)}]" if c.refused else "")
+    head = f"  {i}. {mark} {c.action:<38} {click.style(verdict, fg='red' if c.refused else 'green')}"
+    lines = [head, f"       as {_who(c)}", f"       on {c.resource}", f"       why: {c.call.why}"]
+    d = c.authorized.decision
+    if c.refused:
+        if c.error_code:
+            lines.append(f"       KMS says: {c.error_code}: {c.error_message}")
+        if d.decided_by:
+            lines.append("       denied by:")
+            ctx = build_context(c.authorized.request, c.authorized.policies)
+            for r in d.decided_by:
+                lines.append(f"         - {describe_ref(r)}")
+                lines.extend(f"             {m}" for m in conditions_met(c.authorized.policies, r, ctx))
+        if d.partial:
+            lines.append("       matched, but not enough on their own:")
+            lines.extend(f"         - {describe_ref(r)}" for r in d.partial)
+        if d.near_misses:
+            lines.append("       near misses:")
+            lines.extend(f"         - {describe_near_miss(n)}" for n in d.near_misses[:6])
+            if len(d.near_misses) > 6:
+                lines.append(f"         … and {len(d.near_misses) - 6} more (--format json lists them all)")
+    elif d.decided_by:
+        lines.append("       allowed by: " + "; ".join(describe_ref(r) for r in d.decided_by))
+    return lines
+
+
+def render_launch(result: LaunchResult, *, trail: bool = False) -> list[str]:
+    lines = [
+        click.style(f"{result.kind.value}", bold=True)
+        + f" by {result.principal or '(nobody)'} in account {result.account}, {result.region}"
+    ]
+    for v in result.volumes:
+        enc = f"encrypted with {v.key.arn} ({v.key_source.value if v.key_source else ''})" if v.key else "unencrypted"
+        src = f" from {v.snapshot.snapshot_id}" if v.snapshot else ""
+        lines.append(f"  {v.device} {v.volume_id}{src}: {enc}")
+    lines.append("")
+    out = result.outcome
+    if out.state == "rejected" and out.error:
+        lines.append(click.style("The API call failed:", bold=True))
+        lines.append(f"  An error occurred ({out.error['Code']}): {out.error['Message']}")
+    else:
+        lines.append(click.style("What AWS shows (aws ec2 describe-instances):", bold=True))
+        for res in (result.view or {}).get("Reservations", []):
+            for inst in res["Instances"]:
+                state = inst["State"]["Name"]
+                colour = "green" if state == "running" else "red"
+                lines.append(f"  {inst['InstanceId']}  {click.style(state, fg=colour, bold=True)}")
+                if "StateReason" in inst:
+                    lines.append(f'  "StateReason": {json.dumps(inst["StateReason"])}')
+    for note in result.notes:
+        lines.append(click.style(f"  note: {note}", fg="yellow"))
+    if result.calls:
+        lines.append("")
+        lines.append(click.style("KMS calls EC2 made, in order:", bold=True))
+        for i, c in enumerate(result.calls, 1):
+            lines.extend(render_call(i, c))
+        if result.refused_calls:
+            lines.append("  (EC2 stops at the first refused call: the calls after it are not made)")
+    elif out.state != "rejected":
+        lines.append("")
+        lines.append("No KMS calls: no volume of this launch is encrypted.")
+    if trail:
+        lines.append("")
+        lines.append(click.style(f"CloudTrail ({len(result.trail)} records):", bold=True))
+        for ev in result.trail:
+            err = f"  {ev['errorCode']}" if "errorCode" in ev else ""
+            lines.append(
+                f"  {ev['eventTime']}  {ev['eventSource'].split('.')[0]}:{ev['eventName']:<32} "
+                f"{ev['userIdentity'].get('arn', ev['userIdentity'].get('invokedBy', ''))}{err}"
+            )
+    return lines

@@ -1,0 +1,211 @@
+"""Every choice kmslaunch makes where AWS does not document its behaviour, in one table.
+
+Each entry says what kmslaunch does, why, the source it rests on, and how confident that is:
+``doc`` (AWS documents it), ``inf`` (inferred from documentation or real logs), ``unk`` (unknown; a choice).
+``docs/assumptions.md`` is generated from this table (``kmslaunch assumptions --format markdown``), and a test
+keeps the two equal. Code that relies on an entry names its id in a comment.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Confidence(enum.Enum):
+    DOC = "doc"
+    INFERRED = "inf"
+    UNKNOWN = "unk"
+
+
+@dataclass(frozen=True, slots=True)
+class Assumption:
+    id: str
+    topic: str
+    choice: str
+    source: str
+    confidence: Confidence
+
+
+ASSUMPTIONS: tuple[Assumption, ...] = (
+    Assumption(
+        "forward-access-source-ip",
+        "aws:SourceIp of calls EC2 makes as the caller",
+        "GenerateDataKeyWithoutPlaintext and CreateGrant made by EC2 on the caller's behalf (forward access) carry "
+        "the caller's own IP address as aws:SourceIp, and aws:ViaAWSService is true.",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_examples_aws_deny-ip.html "
+        "(forward access sessions preserve the original requester's IP)",
+        Confidence.DOC,
+    ),
+    Assumption(
+        "ec2-infrastructure-source-ip",
+        "aws:SourceIp of the instance identity's Decrypt",
+        "The Decrypt made by arn:aws:sts::<account>:assumed-role/aws:ec2-infrastructure/<instance-id> carries "
+        "aws:SourceIp = 52.94.0.1, an address of EC2's infrastructure that is never the user's; aws:ViaAWSService is "
+        "false. AWS says the call comes from an address associated with EC2's infrastructure and CloudTrail shows "
+        "'AWS Internal'; the exact address is not documented.",
+        "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/iam-roles-for-amazon-ec2.html",
+        Confidence.UNKNOWN,
+    ),
+    Assumption(
+        "ec2-infrastructure-via-service",
+        "kms:ViaService of the instance identity's Decrypt",
+        "The instance identity's Decrypt carries kms:ViaService = ec2.<region>.amazonaws.com, like the other EBS "
+        "calls, and kms:CallerAccount = the launching account.",
+        "inferred from EBS's use of KMS (https://docs.aws.amazon.com/kms/latest/developerguide/services-ebs.html)",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "same-key-reuses-data-key",
+        "Volumes from a snapshot encrypted with the same key",
+        "A volume created from an encrypted snapshot under the same KMS key reuses the snapshot's data key: no "
+        "GenerateDataKeyWithoutPlaintext; only CreateGrant (for the instance identity) and Decrypt.",
+        "EBS 'How EBS encryption works' (data key reused when the key is the same)",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "reencrypt-on-key-change",
+        "Volumes from a snapshot encrypted with another key",
+        "EBS makes a new data key under the volume's key (GenerateDataKeyWithoutPlaintext) and re-encrypts with "
+        "ReEncrypt, which needs kms:ReEncryptFrom on the snapshot's key and kms:ReEncryptTo on the volume's key, "
+        "both as the caller through EC2.",
+        "KMS ReEncrypt permissions (https://docs.aws.amazon.com/kms/latest/APIReference/API_ReEncrypt.html); "
+        "EBS permission list (kms:ReEncrypt*)",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "unencrypted-snapshot-to-encrypted",
+        "Encrypted volumes from unencrypted snapshots or empty volumes",
+        "GenerateDataKeyWithoutPlaintext as the caller, then CreateGrant for the instance identity and Decrypt by it.",
+        "https://docs.aws.amazon.com/ebs/latest/userguide/how-ebs-encryption-works.html",
+        Confidence.DOC,
+    ),
+    Assumption(
+        "describe-key-on-launch",
+        "DescribeKey during launches",
+        "RunInstances, StartInstances and Auto Scaling launches make no DescribeKey call; CopySnapshot and "
+        "CopyImage of encrypted snapshots do, as the caller.",
+        "EBS CopySnapshot permissions (kms:DescribeKey required); nothing documents it for RunInstances",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "call-order",
+        "Order of the KMS calls",
+        "Per volume, in device order: GenerateDataKeyWithoutPlaintext, ReEncrypt, CreateGrant, Decrypt. The first "
+        "refused call ends the launch; later calls are not made.",
+        "CloudTrail records of launches (reference: aws-encrypted-launch.md §1)",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "refused-call-state-reason",
+        "What a refused KMS call shows on the instance",
+        "A refused KMS call during launch: pending -> shutting-down -> terminated with StateReason "
+        "Client.InternalError 'Client.InternalError: Client error on launch'. A key that is disabled, pending "
+        "deletion or pending import: Client.InvalidKMSKey.InvalidState 'Client.InvalidKMSKey.InvalidState: The KMS "
+        "key provided is in an incorrect state'.",
+        "https://repost.aws/knowledge-center/ec2-instance-terminating (Client.InternalError, doc); "
+        "InvalidState code widely reported (inf)",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "start-instances-failure",
+        "StartInstances with an unusable key",
+        "StartInstances of a stopped instance makes a new CreateGrant as the caller and a Decrypt by the instance "
+        "identity; when one is refused the instance goes pending -> stopped with the same StateReason as a launch.",
+        "StartInstances needs kms:CreateGrant (EBS docs); the resulting state is not documented",
+        Confidence.UNKNOWN,
+    ),
+    Assumption(
+        "unknown-key-sync-error",
+        "A KmsKeyId that does not resolve",
+        "RunInstances with a KmsKeyId that names no key of the account and region (or an alias that does not exist) "
+        "fails synchronously with InvalidParameterValue and creates nothing.",
+        "not documented; EC2 validates request parameters before creating instances",
+        Confidence.UNKNOWN,
+    ),
+    Assumption(
+        "service-role-calls",
+        "Request context of calls made as a service-linked role",
+        "When Auto Scaling, EC2 Fleet or Spot launches, EC2 calls KMS as the service-linked role's session "
+        "(arn:aws:sts::<account>:assumed-role/AWSServiceRoleForAutoScaling/AutoScaling and the like), with "
+        "kms:ViaService = ec2.<region>.amazonaws.com, aws:ViaAWSService = true and no aws:SourceIp: no user's "
+        "address exists to carry. ec2:RunInstances is not checked for the role: its AWS managed policy allows it "
+        "and cannot be edited.",
+        "https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "key-state-after-authorization",
+        "Key state versus authorization",
+        "KMS authorizes a request before it checks the key's state: a caller without permission gets "
+        "AccessDeniedException even on a disabled key; an authorized caller gets DisabledException or "
+        "KMSInvalidStateException.",
+        "https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "role-path",
+        "Role path of a session",
+        "A session ARN does not carry its role's path; when the world does not know the role, a Principal naming "
+        "the same account and role name is taken as that role.",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "grant-to-account",
+        "A grant whose grantee is an account",
+        "Evaluated like an account in a key policy: the account's principals also need an IAM allow.",
+        "https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateGrant.html (accounts are valid grantees)",
+        Confidence.UNKNOWN,
+    ),
+    Assumption(
+        "grants-and-boundaries",
+        "Grants, permissions boundaries and session policies",
+        "A grant is treated as a resource-based policy naming its grantee: a grant to a user or session is not "
+        "limited by boundaries or session policies, a grant to a role is. SCPs apply to grant use.",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "aws-ebs-created-on-first-use",
+        "The aws/ebs key",
+        "alias/aws/ebs is created with AWS's auto-ebs-2 policy the first time a launch needs it in an account and "
+        "region where it does not exist yet.",
+        "https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption.html",
+        Confidence.DOC,
+    ),
+    Assumption(
+        "auto-scaling-activity",
+        "Auto Scaling's record of a failed launch",
+        "A launch whose instance terminates adds a scaling activity with StatusCode Cancelled and StatusMessage "
+        "'Instance became unhealthy while waiting for instance to be in InService state. Termination Reason: "
+        "Client.InternalError: Client error on launch'; a launch EC2 refuses outright adds a Failed activity.",
+        "Auto Scaling troubleshooting pages and reported activity texts",
+        Confidence.INFERRED,
+    ),
+)
+
+
+def by_id(assumption_id: str) -> Assumption:
+    for a in ASSUMPTIONS:
+        if a.id == assumption_id:
+            return a
+    raise KeyError(assumption_id)
+
+
+def render_markdown() -> str:
+    """``docs/assumptions.md``."""
+    lines = [
+        "# Where AWS documents nothing: kmslaunch's assumptions",
+        "",
+        "Generated from `src/kmslaunch/launch/assumptions.py` by `kmslaunch assumptions --format markdown`.",
+        "Confidence: **doc** documented by AWS, **inf** inferred from documentation or real logs, **unk** unknown "
+        "(a choice). Code relying on an entry names its id.",
+        "",
+        "| id | topic | what kmslaunch does | source | confidence |",
+        "|---|---|---|---|---|",
+    ]
+    for a in ASSUMPTIONS:
+        cells = [a.id, a.topic, a.choice, a.source, a.confidence.value]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"

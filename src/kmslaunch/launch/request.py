@@ -1,0 +1,44 @@
+"""One launch to simulate, whatever its kind, and the dispatch to the code that simulates it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kmslaunch.world.world import World
+
+from .params import parse_run_params
+from .result import LaunchKind, LaunchResult
+from .run import auto_scaling_launch, fleet_launch, run_instances, start_instances
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """``params`` are run-instances --cli-input-json for RunInstances, EC2 Fleet and Spot; ``group`` names the
+    Auto Scaling group; ``instance_id`` the instance StartInstances starts."""
+
+    kind: LaunchKind
+    account: str
+    region: str
+    params: dict[str, Any] = field(default_factory=dict)
+    caller: str | None = None
+    source_ip: str | None = None
+    group: str | None = None
+    instance_id: str | None = None
+    count: int = 1
+    source: str = "launch parameters"
+
+
+def simulate(world: World, req: LaunchRequest) -> LaunchResult:
+    """Run the launch against the world (which it changes, as AWS would: instances, volumes, grants, trail)."""
+    if req.kind is LaunchKind.AUTO_SCALING:
+        assert req.group is not None
+        return auto_scaling_launch(world, req.account, req.region, req.group, req.count)
+    if req.kind is LaunchKind.START_INSTANCES:
+        assert req.instance_id is not None and req.caller is not None
+        return start_instances(world, req.account, req.region, req.instance_id, req.caller, source_ip=req.source_ip)
+    params = parse_run_params(req.params, req.source)
+    if req.kind is LaunchKind.RUN_INSTANCES:
+        assert req.caller is not None
+        return run_instances(world, req.account, req.region, params, req.caller, source_ip=req.source_ip)
+    return fleet_launch(world, req.account, req.region, params, req.kind)

@@ -1,0 +1,121 @@
+"""Every policy that takes part in a request, gathered from the world, and the decision.
+
+This is where "which policies apply to whom" lives: a user's inline, attached and group policies; a role
+session's role policies and boundary; a key's policy and grants; the SCPs on the caller's organization path
+and the RCPs on the resource's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kmslaunch.policy.decision import Decision
+from kmslaunch.policy.evaluate import Organization as EvalOrganization
+from kmslaunch.policy.evaluate import PolicySet, Request, authorize
+from kmslaunch.policy.model import Policy
+from kmslaunch.policy.principals import Principal, PrincipalType, parse_principal
+from kmslaunch.world.iam import Iam
+from kmslaunch.world.kms import Key, KeyManager
+from kmslaunch.world.organizations import RCP, SCP
+from kmslaunch.world.world import World
+
+
+@dataclass(frozen=True, slots=True)
+class Authorized:
+    """A decision with the request and policies it was made on (the doctor reads all three)."""
+
+    request: Request
+    policies: PolicySet
+    decision: Decision
+
+
+def principal_in_world(world: World, arn: str) -> Principal:
+    """The caller of a request, with what IAM knows of it: the role's path, tags, unique id."""
+    p = parse_principal(arn)
+    if p.account is None or p.account not in world.accounts:
+        return p
+    iam = world.accounts[p.account].iam
+    if p.type is PrincipalType.USER and p.name:
+        user = iam.users.get(p.name)
+        if user:
+            return parse_principal(arn, userid=user.user_id, tags=user.tags, org_id=world.organization.org_id)
+    if p.type is PrincipalType.ASSUMED_ROLE and p.name:
+        role = iam.roles.get(p.name)
+        if role:
+            userid = f"{role.role_id}:{p.session_name}" if p.session_name else role.role_id
+            return parse_principal(
+                p.arn, role_arn=role.arn, userid=userid, tags=role.tags, org_id=world.organization.org_id
+            )
+    return parse_principal(
+        p.arn, role_arn=p.principal_arn if p.role_path_known else None, org_id=world.organization.org_id
+    )
+
+
+def identity_policies(iam: Iam, who: Principal) -> tuple[tuple[Policy, ...], Policy | None]:
+    """The identity-based policies and the permissions boundary of a caller."""
+    docs: list[Policy] = []
+    boundary_arn: str | None = None
+
+    def managed(arns: list[str]) -> None:
+        for arn in arns:
+            mp = iam.policies.get(arn)
+            if mp is not None:
+                docs.append(mp.document.policy)
+
+    if who.type is PrincipalType.USER and who.name in iam.users:
+        user = iam.users[who.name]
+        docs.extend(d.policy for d in user.inline.values())
+        managed(user.attached)
+        for gname in user.groups:
+            group = iam.groups.get(gname)
+            if group:
+                docs.extend(d.policy for d in group.inline.values())
+                managed(group.attached)
+        boundary_arn = user.boundary_arn
+    elif who.type is PrincipalType.ASSUMED_ROLE and who.name in iam.roles:
+        role = iam.roles[who.name]
+        docs.extend(d.policy for d in role.inline.values())
+        managed(role.attached)
+        boundary_arn = role.boundary_arn
+    boundary = None
+    if boundary_arn and boundary_arn in iam.policies:
+        boundary = iam.policies[boundary_arn].document.policy
+    return tuple(docs), boundary
+
+
+def policy_set(world: World, who: Principal, resource: str, key: Key | None) -> PolicySet:
+    acct = world.accounts.get(who.account) if who.account else None
+    identity, boundary = identity_policies(acct.iam, who) if acct else ((), None)
+    org = world.organization
+    scps = org.levels(who.account, SCP) if who.account else ()
+    res_acct = resource.split(":")[4] if resource.count(":") >= 5 else None
+    rcps = org.levels(res_acct, RCP) if res_acct else ()
+    return PolicySet(
+        identity=identity,
+        resource=key.policy.policy if key is not None and key.policy_known else None,
+        boundary=boundary,
+        scps=scps,
+        rcps=rcps,
+        grants=tuple(key.grants) if key is not None else (),
+        resource_account=res_acct,
+        key_managed_by_aws=key is not None and key.manager is KeyManager.AWS,
+        organization=EvalOrganization(org.management_account, org.org_id),
+    )
+
+
+def authorize_in_world(
+    world: World,
+    who: Principal,
+    action: str,
+    resource: str,
+    *,
+    key: Key | None = None,
+    context: Mapping[str, tuple[str, ...]] | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    explain: bool = True,
+) -> Authorized:
+    """Decide one request against the world's policies."""
+    req = Request(who, action, resource, dict(context or {}), encryption_context)
+    ps = policy_set(world, who, resource, key)
+    return Authorized(req, ps, authorize(req, ps, explain=explain))
