@@ -1,0 +1,148 @@
+"""Worlds and launches from the compact YAML of tests/cases/launch/*.yaml.
+
+References inside values: ``key:<name>`` the key's ARN, ``keyid:<name>`` its id, ``aliasarn:<name>`` its alias
+ARN, ``image:<name>`` an AMI id, ``user:<name>`` a user ARN (in the default account), ``template:<name>`` a
+launch template id, ``snapshot:<name>`` an image's root snapshot id, ``instance:<name>`` an instance id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kmslaunch.launch.request import LaunchRequest
+from kmslaunch.launch.result import LaunchKind
+from kmslaunch.policy.grants import parse_grant
+from kmslaunch.world import builder as b
+from kmslaunch.world.autoscaling import LaunchConfiguration
+from kmslaunch.world.ec2 import Instance
+from kmslaunch.world.instances import InstanceState
+from kmslaunch.world.kms import KeyManager, KeyState
+from kmslaunch.world.world import World
+
+ACCOUNT = "111122223333"
+REGION = "us-east-1"
+
+
+class Refs:
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def sub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            if value in self.values:
+                return self.values[value]
+            for ref, real in self.values.items():
+                if ref in value and (ref.startswith("key:") or ref.startswith("keyid:")):
+                    value = value.replace(ref, real)
+            return value
+        if isinstance(value, list):
+            return [self.sub(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.sub(v) for k, v in value.items()}
+        return value
+
+
+def build(spec: dict[str, Any]) -> tuple[World, Refs]:
+    w = World()
+    refs = Refs()
+    b.aws_managed_policy(w, ACCOUNT, b.EC2_FULL_ACCESS_ARN, b.EC2_FULL_ACCESS)
+    for name, k in (spec.get("keys") or {}).items():
+        k = k or {}
+        acct = str(k.get("account", ACCOUNT))
+        region = k.get("region", REGION)
+        policy = k.get("policy")
+        key = b.add_key(w, acct, region, alias=name, state=KeyState(k.get("state", "Enabled")))
+        refs.values.update(
+            {
+                f"key:{name}": key.arn,
+                f"keyid:{name}": key.key_id,
+                f"aliasarn:{name}": f"arn:aws:kms:{region}:{acct}:alias/{name}",
+            }
+        )
+        if policy is not None:
+            from kmslaunch.world.kms import key_document
+
+            key.policy = key_document(refs.sub(policy), key.arn)
+        if k.get("manager") == "AWS":
+            key.manager = KeyManager.AWS
+    for name, u in (spec.get("users") or {}).items():
+        u = u or {}
+        managed = [b.EC2_FULL_ACCESS_ARN if m == "AmazonEC2FullAccess" else m for m in u.get("managed", [])]
+        user = b.add_user(w, str(u.get("account", ACCOUNT)), name, managed=managed, inline=refs.sub(u.get("inline")))
+        refs.values[f"user:{name}"] = user.arn
+    for name, im in (spec.get("images") or {}).items():
+        im = im or {}
+        key = None
+        if im.get("encrypted_with"):
+            key = w.key_by_arn(refs.values[f"key:{im['encrypted_with']}"])
+        image = b.add_image(
+            w, str(im.get("account", ACCOUNT)), REGION, name=name, encrypted_with=key, shared_with=im.get("shared_with")
+        )
+        refs.values[f"image:{name}"] = image.image_id
+        refs.values[f"snapshot:{name}"] = image.block_devices[0].snapshot_id or ""
+    for name, t in (spec.get("templates") or {}).items():
+        lt = b.add_launch_template(w, ACCOUNT, REGION, name, refs.sub(t))
+        refs.values[f"template:{name}"] = lt.template_id
+    for name, g in (spec.get("groups") or {}).items():
+        g = g or {}
+        lt = None
+        lc = None
+        if g.get("template"):
+            lt = w.account(ACCOUNT).region(REGION).ec2.launch_templates[refs.values[f"template:{g['template']}"]]
+        if g.get("launch_configuration"):
+            c = refs.sub(g["launch_configuration"])
+            from kmslaunch.launch.params import parse_block_devices
+
+            lc = LaunchConfiguration(
+                c["name"],
+                f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:launchConfiguration:x:launchConfigurationName/{c['name']}",
+                c["ImageId"],
+                c.get("InstanceType", "t3.micro"),
+                parse_block_devices(c.get("BlockDeviceMappings"), "case", "BlockDeviceMappings"),
+            )
+        b.add_auto_scaling_group(
+            w, ACCOUNT, REGION, name, launch_template=lt, launch_configuration=lc, slr_suffix=g.get("slr_suffix")
+        )
+    for g in spec.get("grants") or []:
+        g = refs.sub(g)
+        key = w.key_by_arn(g.pop("Key"))
+        assert key is not None
+        grant, issues = parse_grant(g, "grant")
+        assert grant is not None, issues
+        key.grants.append(grant)
+    defaults = spec.get("ebs_defaults")
+    if defaults:
+        d = w.account(ACCOUNT).region(REGION).ec2.defaults
+        d.encryption_by_default = bool(defaults.get("encryption_by_default", False))
+        if defaults.get("default_kms_key_id"):
+            d.default_kms_key_id = refs.sub(defaults["default_kms_key_id"])
+    for name, inst in (spec.get("stopped_instances") or {}).items():
+        # A stopped instance whose root volume is encrypted with a key: made by a successful launch, then a stop.
+        ec2 = w.account(ACCOUNT).region(REGION).ec2
+        from kmslaunch.world.ec2 import Attachment, Volume
+
+        vol = Volume(w.ids.ec2("vol"), 8, "gp3", f"{REGION}a", True, refs.values[f"key:{inst['key']}"], state="in-use")
+        vol.attachments.append(Attachment("", "/dev/xvda"))
+        i = Instance(w.ids.ec2("i"), "ami-0", "t3.micro", inst.get("by", ""), "2026-01-01T00:00:00Z", f"{REGION}a")
+        i.state = InstanceState.STOPPED
+        vol.attachments[0].instance_id = i.instance_id
+        i.block_devices.append(("/dev/xvda", vol.volume_id))
+        ec2.volumes[vol.volume_id] = vol
+        ec2.instances[i.instance_id] = i
+        refs.values[f"instance:{name}"] = i.instance_id
+    return w, refs
+
+
+def launch(spec: dict[str, Any], refs: Refs) -> LaunchRequest:
+    s = refs.sub(spec)
+    return LaunchRequest(
+        kind=LaunchKind(s.get("kind", "RunInstances")),
+        account=str(s.get("account", ACCOUNT)),
+        region=s.get("region", REGION),
+        params=s.get("params") or {},
+        caller=s.get("caller"),
+        source_ip=s.get("source_ip"),
+        group=s.get("group"),
+        instance_id=s.get("instance"),
+        count=s.get("count", 1),
+    )
