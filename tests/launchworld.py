@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from kmslaunch.launch.params import parse_block_devices
 from kmslaunch.launch.request import LaunchRequest
 from kmslaunch.launch.result import LaunchKind
 from kmslaunch.policy.grants import parse_grant
 from kmslaunch.world import builder as b
 from kmslaunch.world.autoscaling import LaunchConfiguration
-from kmslaunch.world.ec2 import Instance
+from kmslaunch.world.ec2 import Attachment, Instance, Volume
 from kmslaunch.world.instances import InstanceState
-from kmslaunch.world.kms import KeyManager, KeyState
+from kmslaunch.world.kms import KeyManager, KeyState, key_document
 from kmslaunch.world.world import World
 
 ACCOUNT = "111122223333"
@@ -47,7 +48,7 @@ def build(spec: dict[str, Any]) -> tuple[World, Refs]:
     refs = Refs()
     b.aws_managed_policy(w, ACCOUNT, b.EC2_FULL_ACCESS_ARN, b.EC2_FULL_ACCESS)
     for name, k in (spec.get("keys") or {}).items():
-        k = k or {}
+        k = k or {}  # noqa: PLW2901 - an empty YAML mapping reads as None
         acct = str(k.get("account", ACCOUNT))
         region = k.get("region", REGION)
         policy = k.get("policy")
@@ -60,18 +61,16 @@ def build(spec: dict[str, Any]) -> tuple[World, Refs]:
             }
         )
         if policy is not None:
-            from kmslaunch.world.kms import key_document
-
             key.policy = key_document(refs.sub(policy), key.arn)
         if k.get("manager") == "AWS":
             key.manager = KeyManager.AWS
     for name, u in (spec.get("users") or {}).items():
-        u = u or {}
+        u = u or {}  # noqa: PLW2901 - an empty YAML mapping reads as None
         managed = [b.EC2_FULL_ACCESS_ARN if m == "AmazonEC2FullAccess" else m for m in u.get("managed", [])]
         user = b.add_user(w, str(u.get("account", ACCOUNT)), name, managed=managed, inline=refs.sub(u.get("inline")))
         refs.values[f"user:{name}"] = user.arn
     for name, im in (spec.get("images") or {}).items():
-        im = im or {}
+        im = im or {}  # noqa: PLW2901 - an empty YAML mapping reads as None
         key = None
         if im.get("encrypted_with"):
             key = w.key_by_arn(refs.values[f"key:{im['encrypted_with']}"])
@@ -84,15 +83,13 @@ def build(spec: dict[str, Any]) -> tuple[World, Refs]:
         lt = b.add_launch_template(w, ACCOUNT, REGION, name, refs.sub(t))
         refs.values[f"template:{name}"] = lt.template_id
     for name, g in (spec.get("groups") or {}).items():
-        g = g or {}
+        g = g or {}  # noqa: PLW2901 - an empty YAML mapping reads as None
         lt = None
         lc = None
         if g.get("template"):
             lt = w.account(ACCOUNT).region(REGION).ec2.launch_templates[refs.values[f"template:{g['template']}"]]
         if g.get("launch_configuration"):
             c = refs.sub(g["launch_configuration"])
-            from kmslaunch.launch.params import parse_block_devices
-
             lc = LaunchConfiguration(
                 c["name"],
                 f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:launchConfiguration:x:launchConfigurationName/{c['name']}",
@@ -103,8 +100,8 @@ def build(spec: dict[str, Any]) -> tuple[World, Refs]:
         b.add_auto_scaling_group(
             w, ACCOUNT, REGION, name, launch_template=lt, launch_configuration=lc, slr_suffix=g.get("slr_suffix")
         )
-    for g in spec.get("grants") or []:
-        g = refs.sub(g)
+    for raw_grant in spec.get("grants") or []:
+        g = refs.sub(raw_grant)
         key = w.key_by_arn(g.pop("Key"))
         assert key is not None
         grant, issues = parse_grant(g, "grant")
@@ -119,8 +116,6 @@ def build(spec: dict[str, Any]) -> tuple[World, Refs]:
     for name, inst in (spec.get("stopped_instances") or {}).items():
         # A stopped instance whose root volume is encrypted with a key: made by a successful launch, then a stop.
         ec2 = w.account(ACCOUNT).region(REGION).ec2
-        from kmslaunch.world.ec2 import Attachment, Volume
-
         vol = Volume(w.ids.ec2("vol"), 8, "gp3", f"{REGION}a", True, refs.values[f"key:{inst['key']}"], state="in-use")
         vol.attachments.append(Attachment("", "/dev/xvda"))
         i = Instance(w.ids.ec2("i"), "ami-0", "t3.micro", inst.get("by", ""), "2026-01-01T00:00:00Z", f"{REGION}a")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -69,8 +70,6 @@ def test_assumptions_doc_is_generated_from_the_table() -> None:
 
 
 def test_every_assumption_cited_in_code_exists() -> None:
-    import re
-
     ids = {a.id for a in ASSUMPTIONS}
     cited: set[str] = set()
     for path in (ROOT / "src" / "kmslaunch").rglob("*.py"):
