@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import click
 
-from kmslaunch.doctor.text import render_launch
+from kmslaunch.doctor.diagnose import diagnose
+from kmslaunch.doctor.text import render_diagnosis
 from kmslaunch.launch.request import simulate
 from kmslaunch.scenarios import by_name
 
@@ -21,7 +23,8 @@ def _section(title: str) -> None:
 @click.command("demo")
 @click.option("--trail/--no-trail", default=False, help="Also list the CloudTrail records of each launch.")
 def demo_command(trail: bool) -> None:
-    """Tell AWS's Knowledge Center story of an instance that terminates with Client.InternalError.
+    """Tell AWS's Knowledge Center story of an instance that terminates with Client.InternalError: the
+    failure, the doctor's diagnosis, the verified fix, and the relaunch that runs.
 
     Needs nothing but kmslaunch: the account, the users, the keys and the image are built in memory.
     """
@@ -43,13 +46,28 @@ def demo_command(trail: bool) -> None:
     ):
         scenario = by_name(name)
         world, req = scenario.build()
-        result = simulate(world, req)
+        diag = diagnose(world, req)
         _section(scenario.title)
         click.echo(intro)
         click.echo("")
         click.echo(click.style("$ aws ec2 run-instances " + _cli_args(req.params), dim=True))
-        for line in render_launch(result, trail=trail):
+        for line in render_diagnosis(diag, trail=trail):
             click.echo(line)
+        plan = next((p for p in diag.plans if p.verified), None)
+        if plan is None:
+            continue
+        fixed = copy.deepcopy(world)
+        plan.apply(fixed)
+        after = simulate(fixed, req)
+        click.echo("")
+        click.echo(click.style("After the fix, the same launch:", bold=True))
+        for res in (after.view or {}).get("Reservations", []):
+            for inst in res["Instances"]:
+                state = inst["State"]["Name"]
+                colour = "green" if state == "running" else "red"
+                click.echo(f"  {inst['InstanceId']}  {click.style(state, fg=colour, bold=True)}")
+        for i, c in enumerate(after.calls, 1):
+            click.echo(f"  {i}. {c.action:<38} {c.verdict.value}  as {c.call.principal.arn}")
     click.echo("")
     click.echo("Assumptions behind these answers, where AWS documents nothing: kmslaunch assumptions")
 

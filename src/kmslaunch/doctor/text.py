@@ -9,6 +9,7 @@ import json
 
 import click
 
+from kmslaunch.doctor.diagnose import Diagnosis
 from kmslaunch.launch.result import CallResult, LaunchResult
 from kmslaunch.policy.evaluate import build_context
 from kmslaunch.policy.explain import conditions_met, describe_near_miss, describe_ref
@@ -95,4 +96,46 @@ def render_launch(result: LaunchResult, *, trail: bool = False) -> list[str]:
                 f"  {ev['eventTime']}  {ev['eventSource'].split('.')[0]}:{ev['eventName']:<32} "
                 f"{ev['userIdentity'].get('arn', ev['userIdentity'].get('invokedBy', ''))}{err}"
             )
+    return lines
+
+
+def render_diagnosis(diag: Diagnosis, *, trail: bool = False) -> list[str]:
+    """The launch, then the diagnosis: refused call, evidence from CloudTrail, and the verified fix."""
+    lines = render_launch(diag.result, trail=trail)
+    if diag.findings:
+        lines.append("")
+        lines.append(click.style("Diagnosis:", bold=True))
+        for f in diag.findings:
+            lines.append("  " + click.style(f.headline, fg="red", bold=True))
+            lines.append(f"  who: {f.who}")
+            lines.extend(f"  {d}" for d in f.details)
+            lines.append(click.style(f"  read: {f.doc}", dim=True))
+    if diag.evidence:
+        lines.append("")
+        lines.append(click.style("What CloudTrail recorded:", bold=True))
+        for e in diag.evidence:
+            mark = click.style("agrees", fg="green") if e.agrees else click.style("DISAGREES", fg="yellow", bold=True)
+            lines.append(f"  {e.event_time} {e.event_name} by {e.principal}: {e.error_code} [{mark}]")
+            lines.append(f"    {e.note}")
+    for plan in diag.plans:
+        lines.append("")
+        if plan.verified:
+            lines.append(
+                click.style("Fix (verified: the launch succeeds when simulated again with it):", bold=True, fg="green")
+            )
+        else:
+            lines.append(click.style("No verified fix:", bold=True, fg="yellow") + f" {plan.unresolved}")
+            if plan.fixes:
+                lines.append("  changes found before that (not enough on their own):")
+        for i, fx in enumerate(plan.fixes, 1):
+            lines.append(f"  {i}. [{fx.kind}] {fx.target}")
+            lines.append(f"     why: {fx.rationale}")
+            for st in fx.statements:
+                lines.extend("     " + ln for ln in json.dumps(st, indent=2).splitlines())
+            if fx.grant:
+                lines.append(f"     grant: {json.dumps(fx.grant)}")
+            for cmd in fx.commands:
+                lines.append("     $ " + cmd)
+    for u in diag.unknown:
+        lines.append(click.style(f"not in the snapshot: {u}", fg="yellow"))
     return lines

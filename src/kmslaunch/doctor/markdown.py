@@ -1,0 +1,41 @@
+"""A diagnosis as Markdown, for a ticket or a pull-request comment."""
+
+from __future__ import annotations
+
+import json
+
+from .diagnose import Diagnosis
+
+
+def render_markdown(diag: Diagnosis) -> str:
+    r = diag.result
+    out = [f"## kmslaunch: {r.kind.value} in {r.account} {r.region} — **{r.outcome.state}**", ""]
+    out.append(f"Launched by `{r.principal}`.")
+    if r.outcome.state_reason:
+        out += ["", "```json", json.dumps({"StateReason": r.outcome.state_reason}, indent=2), "```"]
+    if r.outcome.error:
+        out += ["", f"The API call failed: `{r.outcome.error['Code']}`: {r.outcome.error['Message']}"]
+    if r.calls:
+        out += ["", "| # | call | as | decision | refused by |", "|---|---|---|---|---|"]
+        for i, c in enumerate(r.calls, 1):
+            refused_by = ", ".join(c.denied_by) or "—"
+            out.append(f"| {i} | `{c.action}` | `{c.call.principal.arn}` | {c.verdict.value} | {refused_by} |")
+    for f in diag.findings:
+        out += ["", f"### {f.headline}", "", f"*Who:* {f.who}", ""]
+        out += [f"- {d}" for d in f.details]
+        out += ["", f"See [{f.doc}]({f.doc})."]
+    if diag.evidence:
+        out += ["", "### CloudTrail", ""]
+        out += [f"- `{e.event_name}` by `{e.principal}` ({e.error_code}): {e.note}" for e in diag.evidence]
+    for plan in diag.plans:
+        out += ["", "### Fix" + (" (verified by re-simulating the launch)" if plan.verified else " — not verified")]
+        if not plan.verified:
+            out += ["", f"{plan.unresolved}"]
+        for i, fx in enumerate(plan.fixes, 1):
+            out += ["", f"{i}. **{fx.kind}** on `{fx.target}` — {fx.rationale}", ""]
+            if fx.statements:
+                out += ["```json", json.dumps(list(fx.statements), indent=2), "```"]
+            out += ["```sh", *fx.commands, "```"]
+    if diag.unknown:
+        out += ["", "### Not in the snapshot", ""] + [f"- {u}" for u in diag.unknown]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,127 @@
+"""Replaying how an existing instance was launched, from what the account shows of it.
+
+The caller, the source address and the parameters come from CloudTrail's RunInstances record of the instance
+when the snapshot has one; otherwise the caller must be named (``--as``) and the parameters are the
+instance's image and type.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from kmslaunch.world.world import World
+
+from .errors import NotInWorld
+from .request import LaunchRequest
+from .result import LaunchKind
+
+
+def run_instances_event(world: World, account: str, region: str, instance_id: str) -> dict[str, Any] | None:
+    """CloudTrail's RunInstances record that created ``instance_id``, if the snapshot holds it."""
+    trail = world.account(account).region(region).trail
+    for ev in trail.events:
+        if ev.get("eventName") != "RunInstances" or ev.get("errorCode"):
+            continue
+        items = ((ev.get("responseElements") or {}).get("instancesSet") or {}).get("items") or []
+        if any(isinstance(i, dict) and i.get("instanceId") == instance_id for i in items):
+            return ev
+    return None
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _bdms_from_event(req: dict[str, Any]) -> list[dict[str, Any]]:
+    """CloudTrail's ``blockDeviceMapping.items`` back into run-instances' BlockDeviceMappings."""
+    out = []
+    for item in (req.get("blockDeviceMapping") or {}).get("items") or []:
+        if not isinstance(item, dict) or ("ebs" not in item and "Ebs" not in item):
+            continue
+        ebs = item.get("ebs") or item.get("Ebs") or {}
+        mapped = {
+            "SnapshotId": ebs.get("snapshotId", ebs.get("SnapshotId")),
+            "VolumeSize": ebs.get("volumeSize", ebs.get("VolumeSize")),
+            "VolumeType": ebs.get("volumeType", ebs.get("VolumeType")),
+            "Encrypted": ebs.get("encrypted", ebs.get("Encrypted")),
+            "KmsKeyId": ebs.get("kmsKeyId", ebs.get("KmsKeyId")),
+        }
+        out.append(
+            {
+                "DeviceName": item.get("deviceName", item.get("DeviceName")),
+                "Ebs": {k: v for k, v in mapped.items() if v is not None},
+            }
+        )
+    return out
+
+
+def replay_instance(
+    world: World, account: str, region: str, instance_id: str, caller: str | None, source_ip: str | None
+) -> LaunchRequest:
+    """A LaunchRequest that launches ``instance_id`` again as it was launched."""
+    inst = world.account(account).region(region).ec2.instances.get(instance_id)
+    ev = run_instances_event(world, account, region, instance_id)
+    if inst is None and ev is None:
+        raise NotInWorld(
+            f"instance {instance_id} is neither in describe-instances nor in CloudTrail of {account} {region}"
+        )
+    params: dict[str, Any] = {"MinCount": 1, "MaxCount": 1}
+    kind = LaunchKind.RUN_INSTANCES
+    if ev is not None:
+        req = ev.get("requestParameters") or {}
+        items = (req.get("instancesSet") or {}).get("items") or [{}]
+        if items and isinstance(items[0], dict) and items[0].get("imageId"):
+            params["ImageId"] = items[0]["imageId"]
+        if req.get("instanceType"):
+            params["InstanceType"] = req["instanceType"]
+        if req.get("launchTemplate"):
+            lt = req["launchTemplate"]
+            params["LaunchTemplate"] = {
+                k: str(v)
+                for k, v in {
+                    "LaunchTemplateId": lt.get("launchTemplateId", lt.get("LaunchTemplateId")),
+                    "LaunchTemplateName": lt.get("launchTemplateName", lt.get("LaunchTemplateName")),
+                    "Version": lt.get("version", lt.get("Version")),
+                }.items()
+                if v
+            }
+        bdms = _bdms_from_event(req)
+        if bdms:
+            params["BlockDeviceMappings"] = bdms
+        ident = ev.get("userIdentity") or {}
+        caller = caller or ident.get("arn")
+        ip = ev.get("sourceIPAddress")
+        if source_ip is None and isinstance(ip, str) and _is_ip(ip):
+            source_ip = ip
+        invoked = str(ident.get("invokedBy") or "")
+        if invoked.startswith("autoscaling"):
+            kind = LaunchKind.AUTO_SCALING
+    if inst is not None:
+        params.setdefault("ImageId", inst.image_id)
+        params.setdefault("InstanceType", inst.instance_type)
+        if inst.launch_template and "LaunchTemplate" not in params:
+            params["LaunchTemplate"] = dict(inst.launch_template)
+        caller = caller or (inst.launched_by or None)
+    if kind is LaunchKind.AUTO_SCALING:
+        group = next(
+            (
+                g.name
+                for g in world.account(account).region(region).autoscaling.groups.values()
+                if instance_id in g.instances
+            ),
+            None,
+        )
+        if group:
+            return LaunchRequest(kind, account, region, group=group, source=f"instance {instance_id}")
+        kind = LaunchKind.RUN_INSTANCES
+    if not caller:
+        raise NotInWorld(
+            f"who launched {instance_id} is not in the snapshot (no RunInstances record in CloudTrail): "
+            "name the caller with --as"
+        )
+    return LaunchRequest(kind, account, region, params, caller, source_ip, source=f"instance {instance_id}")
