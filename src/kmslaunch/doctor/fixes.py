@@ -40,6 +40,27 @@ from .locate import holder_of, holders
 GRANT_ACTIONS = frozenset({"kms:CreateGrant"})
 EC2_INFRASTRUCTURE_PATTERN = "arn:aws:iam::*:role/aws:ec2-infrastructure"
 MAX_ROUNDS = 8
+# A Deny is exempted for EC2's calls only when it is a perimeter: its conditions are about where a call comes
+# from or who makes it, which EC2's calls cannot satisfy the way the user's own calls do.
+_ORIGIN_KEYS = frozenset(
+    {
+        "aws:sourceip",
+        "aws:vpcsourceip",
+        "aws:sourcevpc",
+        "aws:sourcevpce",
+        "aws:principalarn",
+        "aws:principaltype",
+        "aws:principalaccount",
+        "aws:principalorgid",
+        "aws:principalorgpaths",
+        "aws:userid",
+        "aws:username",
+        "aws:viaawsservice",
+        "aws:principalisawsservice",
+        "kms:viaservice",
+        "kms:calleraccount",
+    }
+)
 
 
 @dataclass
@@ -163,6 +184,12 @@ def add_need(world: World, result: CallResult, needs: Needs) -> str | None:
             where = holder_of(world, policy) if policy is not None else None
             if where is None:
                 return f"the Deny statement {ref.statement} of {ref.policy} could not be located in the snapshot"
+            st = policy.statements[ref.index] if policy is not None and ref.index < len(policy.statements) else None
+            if st is None or not any(c.key_lower in _ORIGIN_KEYS for c in st.conditions):
+                return (
+                    f"the Deny statement {ref.statement} of {ref.policy} refuses {action} whatever the call's origin: "
+                    "kmslaunch does not loosen a Deny that is not about where a call comes from or who makes it"
+                )
             if who.is_ec2_infrastructure:
                 exemption = ("ArnNotLikeIfExists", "aws:PrincipalArn", EC2_INFRASTRUCTURE_PATTERN)
             elif who.is_service_linked_role:
