@@ -8,6 +8,8 @@ from kmslaunch import __version__
 from kmslaunch.cli.assumptions import assumptions_command
 from kmslaunch.cli.authorize import authorize_command
 from kmslaunch.cli.demo import demo_command
+from kmslaunch.cli.doctor import doctor_command, fix_command
+from kmslaunch.cli.simulate import simulate_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,6 +20,9 @@ def cli() -> None:
 
 cli.add_command(authorize_command)
 cli.add_command(demo_command)
+cli.add_command(simulate_command)
+cli.add_command(doctor_command)
+cli.add_command(fix_command)
 cli.add_command(assumptions_command)
 
 

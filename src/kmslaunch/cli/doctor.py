@@ -1,0 +1,94 @@
+"""``kmslaunch doctor`` and ``kmslaunch fix``: name the refused call, propose the verified fix, apply it to a copy."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import click
+
+from kmslaunch.cli.common import EXIT_DENIED, EXIT_OK, emit_json, fail
+from kmslaunch.cli.launchopts import launch_options, launch_request, open_snapshot
+from kmslaunch.doctor.diagnose import Diagnosis, diagnose
+from kmslaunch.doctor.markdown import render_markdown
+from kmslaunch.doctor.sarif import render_sarif
+from kmslaunch.doctor.text import render_diagnosis
+from kmslaunch.launch.errors import NotInWorld
+from kmslaunch.policy.errors import InputError, KmslaunchError
+from kmslaunch.snapshot.save import save_snapshot
+
+
+def _diagnose(snapshot: Path, launch: dict[str, object]) -> tuple[Diagnosis, object]:
+    snap = open_snapshot(snapshot)
+    req = launch_request(snap.world, **launch)  # type: ignore[arg-type]
+    try:
+        diag = diagnose(snap.world, req, unknown=tuple(snap.unknown), instance_id=launch.get("instance_id"))  # type: ignore[arg-type]
+    except (NotInWorld, InputError) as exc:
+        fail(str(exc))
+    return diag, snap
+
+
+@click.command("doctor")
+@launch_options
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "markdown", "sarif"]), default="text", show_default=True
+)
+@click.option("--trail/--no-trail", default=False, help="Text output: also list the CloudTrail records.")
+def doctor_command(snapshot: Path, fmt: str, trail: bool, **launch: object) -> None:
+    """Diagnose a launch: the refused KMS call, who made it and why, the policy behind it, what CloudTrail
+    recorded, and the least-privilege fix, verified by simulating the launch again.
+
+    Exit status: 0 the launch succeeds, 1 it fails, 2 bad input.
+    """
+    diag, _ = _diagnose(snapshot, launch)
+    if fmt == "json":
+        emit_json(diag.to_json())
+    elif fmt == "markdown":
+        click.echo(render_markdown(diag), nl=False)
+    elif fmt == "sarif":
+        emit_json(render_sarif(diag, uri=str(snapshot)))
+    else:
+        for line in render_diagnosis(diag, trail=trail):
+            click.echo(line)
+    raise SystemExit(EXIT_OK if diag.result.succeeded else EXIT_DENIED)
+
+
+@click.command("fix")
+@launch_options
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Where to write the fixed snapshot.",
+)
+@click.option("--force", is_flag=True, help="Write into --out even if it is not empty (it is never the input).")
+def fix_command(snapshot: Path, out: Path, force: bool, **launch: object) -> None:
+    """Write a copy of SNAPSHOT with the first verified fix applied, the files as AWS would show them after the
+    fix's commands. The input snapshot is never modified.
+
+    Exit status: 0 a verified fix was written, 1 no verified fix exists, 2 bad input.
+    """
+    if out.resolve() == snapshot.resolve() or snapshot.resolve() in out.resolve().parents:
+        fail(f"{out}: the fixed snapshot must go somewhere else than the input snapshot {snapshot}")
+    diag, snap = _diagnose(snapshot, launch)
+    if diag.result.succeeded:
+        click.echo("The launch already succeeds: nothing to fix.")
+        raise SystemExit(EXIT_OK)
+    plan = next((p for p in diag.plans if p.verified), None)
+    if plan is None:
+        reason = diag.plans[0].unresolved if diag.plans else "the launch is refused by EC2 itself"
+        click.echo(f"No verified fix: {reason}", err=True)
+        raise SystemExit(EXIT_DENIED)
+    world = copy.deepcopy(snap.world)  # type: ignore[attr-defined]
+    plan.apply(world)
+    try:
+        written = save_snapshot(world, out, meta=dict(snap.meta), overwrite=force)  # type: ignore[attr-defined]
+    except KmslaunchError as exc:
+        fail(str(exc))
+    for f in plan.fixes:
+        click.echo(f"applied [{f.kind}] {f.target}")
+        for cmd in f.commands:
+            click.echo(f"  $ {cmd}")
+    click.echo(f"wrote {len(written)} files to {out}")
+    raise SystemExit(EXIT_OK)
