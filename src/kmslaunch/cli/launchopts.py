@@ -71,6 +71,22 @@ def _only(values: list[str], what: str, flag: str) -> str:
     fail(f"the snapshot holds several {what}s ({', '.join(sorted(values))}): choose one with {flag}")
 
 
+def _accounts_for(world: World, group: str | None, instance: str | None, caller: str | None) -> list[str]:
+    """The accounts a launch can be in: the one holding the group or instance, else the caller's."""
+    accounts = sorted(world.accounts)
+    if group:
+        holding = [
+            a for a in accounts if any(group in r.autoscaling.groups for r in world.accounts[a].regions.values())
+        ]
+        return holding or accounts
+    if instance:
+        holding = [a for a in accounts if any(instance in r.ec2.instances for r in world.accounts[a].regions.values())]
+        return holding or accounts
+    if caller and caller.count(":") >= 5 and caller.split(":")[4] in world.accounts:
+        return [caller.split(":")[4]]
+    return accounts
+
+
 def launch_request(
     world: World,
     *,
@@ -87,10 +103,19 @@ def launch_request(
     chosen = [x for x in (run_file, start_id, instance_id, group) if x]
     if len(chosen) != 1:
         fail("say which launch to simulate with exactly one of --run-instances, --start-instances, --instance, --asg")
-    acct = account or _only(sorted(world.accounts), "account", "--account")
+    acct = account or _only(_accounts_for(world, group, instance_id or start_id, caller), "account", "--account")
     if acct not in world.accounts:
         fail(f"account {acct} is not in the snapshot")
-    reg = region or _only(sorted(world.accounts[acct].regions), "region", "--region")
+    regions = sorted(world.accounts[acct].regions)
+    if region is None and (group or instance_id or start_id):
+        holding = [
+            r
+            for r in regions
+            if (group and group in world.accounts[acct].regions[r].autoscaling.groups)
+            or ((instance_id or start_id) in world.accounts[acct].regions[r].ec2.instances)
+        ]
+        regions = holding or regions
+    reg = region or _only(regions, "region", "--region")
     try:
         if run_file:
             params = read_json(run_file)
