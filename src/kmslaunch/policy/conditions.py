@@ -17,6 +17,8 @@ Sources, cited where each rule is encoded:
 from __future__ import annotations
 
 import base64
+import functools
+import operator
 import binascii
 import dataclasses
 import difflib
@@ -438,7 +440,7 @@ def _set_matcher(values: frozenset[str]) -> Matcher:
         return _never
     if len(values) == 1:
         (only,) = values
-        return only.__eq__
+        return functools.partial(operator.eq, only)  # a bool for any value, unlike str.__eq__
     return values.__contains__
 
 

@@ -118,7 +118,7 @@ def parse_grant(raw: object, path: str) -> tuple[Grant | None, list[Issue]]:
         issues.append(error(f"{path}.Operations", "expected a non-empty list of grant operations"))
     else:
         for i, op in enumerate(ops_raw):
-            if op not in GRANT_OPERATIONS:
+            if not isinstance(op, str) or op not in GRANT_OPERATIONS:
                 issues.append(error(f"{path}.Operations[{i}]", f"{op!r} is not a grant operation"))
             else:
                 ops.append(op)

@@ -129,7 +129,11 @@ def load_request(data: object, source: str) -> tuple[Request, PolicySet, tuple[I
     enc = data.get("encryption_context")
     if enc is None:
         # The request's encryption context, recovered (case preserved) from kms:EncryptionContext:<k> keys.
-        enc = {k.split(":", 2)[2]: v for k, v in ctx_raw.items() if k.lower().startswith("kms:encryptioncontext:")}
+        enc = {
+            k.split(":", 2)[2]: ctx[k.lower()][0]
+            for k in ctx_raw
+            if k.lower().startswith("kms:encryptioncontext:") and len(ctx.get(k.lower(), ())) == 1
+        }
     elif not isinstance(enc, Mapping) or not all(isinstance(v, str) for v in enc.values()):
         issues.append(error("encryption_context", "expected an object of string values"))
         enc = {}

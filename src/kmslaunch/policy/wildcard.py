@@ -7,6 +7,8 @@ handful of patterns is matched millions of times in an audit.
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 from collections.abc import Callable
 from functools import lru_cache
@@ -33,7 +35,7 @@ def compile_glob(pattern: str, ignore_case: bool = False) -> Matcher:
         if ignore_case:
             lowered = pattern.lower()
             return lambda s: s.lower() == lowered
-        return pattern.__eq__
+        return functools.partial(operator.eq, pattern)  # a bool for any value, unlike str.__eq__
     if pattern == "*":
         return lambda s: True
     flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
