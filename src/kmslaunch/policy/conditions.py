@@ -17,12 +17,12 @@ Sources, cited where each rule is encoded:
 from __future__ import annotations
 
 import base64
-import functools
-import operator
 import binascii
 import dataclasses
 import difflib
+import functools
 import ipaddress
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
