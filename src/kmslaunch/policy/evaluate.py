@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 from kmslaunch.policy.decision import (
     Decision,
@@ -134,6 +136,13 @@ class PolicySet:
     organization: Organization = field(default_factory=Organization)
 
 
+@lru_cache(maxsize=4096)
+def _principal_context(who: Principal, tags: tuple[tuple[str, str], ...]) -> dict[str, tuple[str, ...]]:
+    # Keyed by the tags too: Principal's equality leaves them out. Never mutated: build_context copies it.
+    return who.context()
+
+
+@lru_cache(maxsize=65536)
 def resource_account(arn: str) -> str | None:
     parts = arn.split(":", 5)
     if len(parts) == 6 and parts[4].isdigit():
@@ -141,6 +150,7 @@ def resource_account(arn: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=65536)
 def is_kms_key(action: str, resource: str) -> bool:
     return action[:4].lower() == "kms:" and ":kms:" in resource and (":key/" in resource or ":alias/" in resource)
 
@@ -148,7 +158,8 @@ def is_kms_key(action: str, resource: str) -> bool:
 def build_context(req: Request, ps: PolicySet) -> dict[str, tuple[str, ...]]:
     """The request context AWS evaluates with: keys derived from the caller and the resource, then the
     request's own keys on top."""
-    ctx = req.principal.context()
+    who = req.principal
+    ctx = dict(_principal_context(who, tuple(who.tags.items()) if who.tags else ()))
     acct = ps.resource_account or resource_account(req.resource)
     if acct:
         ctx["aws:resourceaccount"] = (acct,)
@@ -231,25 +242,6 @@ class _Scan:
 
     allows: list[tuple[Statement, PrincipalMatch]] = field(default_factory=list)
     denies: list[Statement] = field(default_factory=list)
-
-
-def _scan_fast(
-    policy: Policy, action_l: str, resource: str, who: Principal, ctx: Context, out: _Scan, has_boundary: bool
-) -> None:
-    needs_principal = policy.type in (PolicyType.KEY, PolicyType.RESOURCE, PolicyType.RCP, PolicyType.TRUST)
-    for st in _statements_for(policy, action_l):
-        if needs_principal:
-            pm = _principal_match(st, who, has_boundary)
-            if pm is PrincipalMatch.NONE:
-                continue
-        else:
-            pm = PrincipalMatch.PRINCIPAL
-        if not _resource_matches(st, resource, ctx) or not _conditions_hold(st, ctx):
-            continue
-        if st.effect is Effect.DENY:
-            out.denies.append(st)
-        else:
-            out.allows.append((st, pm))
 
 
 def _scan_explain(
@@ -423,27 +415,177 @@ def rcps_apply(req: Request, ps: PolicySet, action_l: str) -> bool:
     return not (ps.organization.management_account and acct == ps.organization.management_account)
 
 
+_ACCOUNT, _ROLE, _PRINCIPAL = 1, 2, 4  # PrincipalMatch kinds as bits of the fast path's masks
+_BIT = {PrincipalMatch.ACCOUNT: _ACCOUNT, PrincipalMatch.ROLE: _ROLE, PrincipalMatch.PRINCIPAL: _PRINCIPAL}
+_CANDIDATE_CACHE_LIMIT = 4096
+
+# A statement that passed the static elements for one (action, principal, resource): its Effect, how the
+# principal matched (as a bit), whether the resource must still be matched per request (policy variables),
+# and its conditions.
+_Candidate = tuple[Statement, int, bool, bool, tuple[Any, ...]]
+
+
+@dataclass(slots=True)
+class _Refs:
+    """The statements behind each contribution, kept only when explaining."""
+
+    deny: list[StatementRef] = field(default_factory=list)
+    resource: dict[int, list[StatementRef]] = field(default_factory=dict)
+    grants: dict[int, list[StatementRef]] = field(default_factory=dict)
+    identity: list[StatementRef] = field(default_factory=list)
+    guards: list[StatementRef] = field(default_factory=list)  # boundary and session allows
+
+
+def _candidates(policy: Policy, action_l: str, resource: str, who: Principal, has_boundary: bool) -> list[_Candidate]:
+    """The statements of ``policy`` whose Action, Principal and (variable-free) Resource match this request,
+    computed once per (action, principal, resource) and cached on the policy."""
+    needs_principal = policy.type in _PRINCIPAL_TYPES
+    out: list[_Candidate] = []
+    for st in _statements_for(policy, action_l):
+        if needs_principal:
+            pm = _principal_match(st, who, has_boundary)
+            if pm is PrincipalMatch.NONE:
+                continue
+            bit = _BIT[pm]
+        else:
+            bit = _PRINCIPAL
+        dynamic = any(p.template is not None for p in st.resources)
+        if not dynamic and not _resource_matches(st, resource, _EMPTY):
+            continue
+        # The conditions' compiled tests, called directly: one call per condition on the hot path.
+        out.append((st, bit, st.effect is Effect.DENY, dynamic, tuple(c._test for c in st.conditions)))
+    cache = policy._candidates
+    if len(cache) > _CANDIDATE_CACHE_LIMIT:
+        cache.clear()
+    cache[(action_l, who.arn, who.principal_arn, has_boundary, resource)] = out
+    return out
+
+
+_EMPTY: dict[str, tuple[str, ...]] = {}
+_PRINCIPAL_TYPES = frozenset({PolicyType.KEY, PolicyType.RESOURCE, PolicyType.RCP, PolicyType.TRUST})
+
+
+def _eval_fast(
+    policy: Policy, action_l: str, resource: str, who: Principal, ctx: Context, has_boundary: bool
+) -> tuple[int, bool]:
+    """(bits of the Allow statements that apply, whether a Deny applies) for one policy."""
+    cands = policy._candidates.get((action_l, who.arn, who.principal_arn, has_boundary, resource))
+    if cands is None:
+        cands = _candidates(policy, action_l, resource, who, has_boundary)
+    allow = 0
+    for st, bit, deny, dynamic, tests in cands:
+        if dynamic and not _resource_matches(st, resource, ctx):
+            continue
+        for test in tests:
+            if not test(ctx):
+                break
+        else:
+            if deny:
+                return allow, True
+            allow |= bit
+    return allow, False
+
+
 def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision:
     """Decide one request as AWS would. With ``explain``, the Decision carries the deciding statements and
-    the near misses; without, evaluation stops as soon as the verdict is known and builds no reasons."""
+    the near misses; without, it is computed from cached per-policy candidates and builds no reasons.
+    Both paths gather the same contributions and share ``_conclude``, so they cannot disagree on the rules."""
+    if explain:
+        return _authorize_explained(req, ps)
     ctx = build_context(req, ps)
     action_l = req.action.lower()
     who = req.principal
-    near: list[NearMiss] | None = [] if explain else None
-    has_boundary = ps.boundary is not None
-
-    def scan(policy: Policy) -> _Scan:
-        out = _Scan()
-        if near is None:
-            _scan_fast(policy, action_l, req.resource, who, ctx, out, has_boundary)
-        else:
-            _scan_explain(policy, action_l, req.action, req.resource, who, ctx, out, near, has_boundary)
-        return out
-
-    denies: list[tuple[Policy, Statement]] = []
+    resource = req.resource
+    hb = ps.boundary is not None
+    deny_layers: list[Layer] = []
     missing: list[Layer] = []
+    if ps.scps and scps_apply(who, ps):
+        for level in ps.scps:
+            here = 0
+            for pol in level:
+                bits, denied = _eval_fast(pol, action_l, resource, who, ctx, hb)
+                here |= bits
+                if denied and Layer.SCP not in deny_layers:
+                    deny_layers.append(Layer.SCP)
+            if not here and Layer.SCP not in missing:
+                missing.append(Layer.SCP)
+    if ps.rcps and rcps_apply(req, ps, action_l):
+        for level in ps.rcps:
+            here = 0
+            for pol in level:
+                bits, denied = _eval_fast(pol, action_l, resource, who, ctx, hb)
+                here |= bits
+                if denied and Layer.RCP not in deny_layers:
+                    deny_layers.append(Layer.RCP)
+            if not here and Layer.RCP not in missing:
+                missing.append(Layer.RCP)
+    res = 0
+    if ps.resource is not None:
+        res, denied = _eval_fast(ps.resource, action_l, resource, who, ctx, hb)
+        if denied:
+            deny_layers.append(_LAYER_OF[ps.resource.type])
+    identity_ok = False
+    for pol in ps.identity:
+        bits, denied = _eval_fast(pol, action_l, resource, who, ctx, hb)
+        identity_ok = identity_ok or bool(bits)
+        if denied and Layer.IDENTITY_POLICY not in deny_layers:
+            deny_layers.append(Layer.IDENTITY_POLICY)
+    boundary_ok = True
+    if ps.boundary is not None:
+        bits, denied = _eval_fast(ps.boundary, action_l, resource, who, ctx, hb)
+        boundary_ok = bool(bits)
+        if denied:
+            deny_layers.append(Layer.PERMISSIONS_BOUNDARY)
+    session_ok = True
+    if ps.session:
+        session_ok = False
+        for pol in ps.session:
+            bits, denied = _eval_fast(pol, action_l, resource, who, ctx, hb)
+            session_ok = session_ok or bool(bits)
+            if denied and Layer.SESSION_POLICY not in deny_layers:
+                deny_layers.append(Layer.SESSION_POLICY)
+    if deny_layers:
+        return Decision(Verdict.EXPLICIT_DENY, denied_by=tuple(deny_layers))
+    key = is_kms_key(req.action, resource)
+    grants = 0
+    if key and ps.grants:
+        for _, pm in _grants_for(req, ps, action_l, None):
+            grants |= _BIT[pm]
+    res_acct = ps.resource_account or resource_account(resource)
+    # A resource ARN without an account ("*", S3 buckets) is decided as the caller's own account.
+    same_account = res_acct is None or who.account == res_acct
+    return _conclude(
+        res, grants, identity_ok, boundary_ok, session_ok, missing, key, same_account, action_l, None, None
+    )
 
-    # Organization guardrails: each level of the path must allow, a Deny at any level denies.
+
+def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
+    ctx = build_context(req, ps)
+    action_l = req.action.lower()
+    who = req.principal
+    hb = ps.boundary is not None
+    near: list[NearMiss] = []
+    refs = _Refs()
+    deny_layers: list[Layer] = []
+
+    def scan(policy: Policy, layer: Layer, resource_side: bool = False) -> tuple[int, list[StatementRef]]:
+        out = _Scan()
+        _scan_explain(policy, action_l, req.action, req.resource, who, ctx, out, near, hb)
+        for d in out.denies:
+            if layer not in deny_layers:
+                deny_layers.append(layer)
+            refs.deny.append(_ref(policy, d))
+        bits = 0
+        allowed: list[StatementRef] = []
+        for st, pm in out.allows:
+            bits |= _BIT[pm]
+            ref = _ref(policy, st)
+            allowed.append(ref)
+            if resource_side:
+                refs.resource.setdefault(_BIT[pm], []).append(ref)
+        return bits, allowed
+
+    missing: list[Layer] = []
     for levels, applies, layer in (
         (ps.scps, scps_apply(who, ps), Layer.SCP),
         (ps.rcps, rcps_apply(req, ps, action_l), Layer.RCP),
@@ -451,110 +593,127 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
         if not applies:
             continue
         for level in levels:
-            allowed_here = False
+            here = 0
             for pol in level:
-                s = scan(pol)
-                denies.extend((pol, d) for d in s.denies)
-                allowed_here = allowed_here or bool(s.allows)
-            if not allowed_here and layer not in missing:
+                bits, _ = scan(pol, layer)
+                here |= bits
+            if not here and layer not in missing:
                 missing.append(layer)
-
-    key = is_kms_key(req.action, req.resource)
-    res_scan = scan(ps.resource) if ps.resource is not None else _Scan()
+    res = 0
     if ps.resource is not None:
-        denies.extend((ps.resource, d) for d in res_scan.denies)
-
-    id_allows: list[tuple[Policy, Statement]] = []
+        res, _ = scan(ps.resource, _LAYER_OF[ps.resource.type], resource_side=True)
+    identity_ok = False
     for pol in ps.identity:
-        s = scan(pol)
-        denies.extend((pol, d) for d in s.denies)
-        id_allows.extend((pol, a) for a, _ in s.allows)
-
-    boundary_allows: list[tuple[Policy, Statement]] = []
+        bits, allowed = scan(pol, Layer.IDENTITY_POLICY)
+        identity_ok = identity_ok or bool(bits)
+        refs.identity.extend(allowed)
+    boundary_ok = True
     if ps.boundary is not None:
-        s = scan(ps.boundary)
-        denies.extend((ps.boundary, d) for d in s.denies)
-        boundary_allows.extend((ps.boundary, a) for a, _ in s.allows)
-
-    session_allows: list[tuple[Policy, Statement]] = []
-    for pol in ps.session:
-        s = scan(pol)
-        denies.extend((pol, d) for d in s.denies)
-        session_allows.extend((pol, a) for a, _ in s.allows)
-
-    if denies:
-        layers: list[Layer] = []
-        for pol, _ in denies:
-            layer = _LAYER_OF[pol.type]
-            if layer not in layers:
-                layers.append(layer)
+        bits, allowed = scan(ps.boundary, Layer.PERMISSIONS_BOUNDARY)
+        boundary_ok = bool(bits)
+        refs.guards.extend(allowed)
+    session_ok = True
+    if ps.session:
+        session_ok = False
+        for pol in ps.session:
+            bits, allowed = scan(pol, Layer.SESSION_POLICY)
+            session_ok = session_ok or bool(bits)
+            refs.guards.extend(allowed)
+    if deny_layers:
         return Decision(
             Verdict.EXPLICIT_DENY,
-            denied_by=tuple(layers),
-            decided_by=tuple(_ref(p, d) for p, d in denies) if explain else (),
+            denied_by=tuple(deny_layers),
+            decided_by=tuple(refs.deny),
             near_misses=_ordered(near),
-            explained=explain,
+            explained=True,
         )
-
-    grants = _grants_for(req, ps, action_l, near) if key else []
-
-    boundary_ok = ps.boundary is None or bool(boundary_allows)
-    session_ok = not ps.session or bool(session_allows)
-    identity_ok = bool(id_allows)
-    identity_side = identity_ok and boundary_ok and session_ok
-    # A resource ARN without an account ("*", S3 buckets) is decided as the caller's own account.
+    key = is_kms_key(req.action, req.resource)
+    grants = 0
+    if key:
+        for g, pm in _grants_for(req, ps, action_l, near):
+            grants |= _BIT[pm]
+            refs.grants.setdefault(_BIT[pm], []).append(StatementRef("grant", g.grant_id, g.grant_id, 0, Effect.ALLOW))
     res_acct = ps.resource_account or resource_account(req.resource)
     same_account = res_acct is None or who.account == res_acct
+    return _conclude(
+        res, grants, identity_ok, boundary_ok, session_ok, missing, key, same_account, action_l, refs, near
+    )
 
-    # Resource-side allows, by how they name the caller; grants count as resource-side allows naming the grantee.
-    res_by: dict[PrincipalMatch, list[StatementRef]] = {m: [] for m in PrincipalMatch}
-    for st, pm in res_scan.allows:
-        if ps.resource is not None:
-            res_by[pm].append(_ref(ps.resource, st))
-    for g, pm in grants:
-        res_by[pm].append(StatementRef("grant", g.grant_id, g.grant_id, 0, Effect.ALLOW))
-    direct = res_by[PrincipalMatch.PRINCIPAL]
-    role = res_by[PrincipalMatch.ROLE]
-    account = res_by[PrincipalMatch.ACCOUNT]
-    any_resource = direct or role or account
-    grant_refs = [r for r in direct + role if r.layer == "grant"]
-    id_refs = [_ref(p, a) for p, a in id_allows] if explain else []
 
+_ALLOWED = Decision(Verdict.ALLOWED)
+
+
+def _named(refs: _Refs | None, bits: int) -> list[StatementRef]:
+    if refs is None:
+        return []
+    out: list[StatementRef] = []
+    for b in (_PRINCIPAL, _ROLE, _ACCOUNT):
+        if bits & b:
+            out += refs.resource.get(b, []) + refs.grants.get(b, [])
+    return out
+
+
+def _conclude(
+    res: int,
+    grants: int,
+    identity_ok: bool,
+    boundary_ok: bool,
+    session_ok: bool,
+    missing: list[Layer],
+    key: bool,
+    same_account: bool,
+    action_l: str,
+    refs: _Refs | None,
+    near: list[NearMiss] | None,
+) -> Decision:
+    """Allowed or implicitDeny, from what each layer contributed (``res`` and ``grants`` are bits of how the
+    resource policy's allows and the grants named the caller)."""
+    both = res | grants
+    direct = both & _PRINCIPAL
+    role = both & _ROLE
+    account = both & _ACCOUNT
+    identity_side = identity_ok and boundary_ok and session_ok
+    explain = refs is not None
+
+    def named(bits: int) -> list[StatementRef]:
+        return _named(refs, bits)
+
+    identity_refs = refs.identity if refs is not None else []
     granted = False
     decided: list[StatementRef] = []
     if same_account:
         # Same account: a resource policy naming the user or session is enough by itself; naming the role is
         # limited by boundary and session policies; naming the account only delegates to IAM.
         if direct:
-            granted, decided = True, direct
+            granted, decided = True, named(_PRINCIPAL)
         elif role and boundary_ok and session_ok:
-            granted, decided = True, role
+            granted, decided = True, named(_ROLE)
         elif (account or not key) and identity_side:
-            granted, decided = True, account + id_refs
+            granted, decided = True, named(_ACCOUNT) + identity_refs
     elif key and action_l not in _CROSS_ACCOUNT_KMS:
         # Only these operations work on another account's key, whatever the policies say
         # (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html).
         pass
     # Cross account: both sides must allow — except grants, which need no IAM permission of the grantee.
-    elif grant_refs and ((boundary_ok and session_ok) or any(r in direct for r in grant_refs)):
-        granted, decided = True, grant_refs
-    elif any_resource and identity_side:
-        granted, decided = True, any_resource + id_refs
+    elif grants & (_PRINCIPAL | _ROLE) and ((boundary_ok and session_ok) or grants & _PRINCIPAL):
+        granted = True
+        if refs is not None:
+            decided = refs.grants.get(_PRINCIPAL, []) + refs.grants.get(_ROLE, [])
+    elif both and identity_side:
+        granted, decided = True, named(_PRINCIPAL | _ROLE | _ACCOUNT) + identity_refs
 
     if granted and not missing:
-        return Decision(
-            Verdict.ALLOWED,
-            decided_by=tuple(decided) if explain else (),
-            near_misses=_ordered(near),
-            explained=explain,
-        )
+        if refs is None:
+            return _ALLOWED  # immutable, and the same for every allowed request without reasons
+        return Decision(Verdict.ALLOWED, decided_by=tuple(decided), near_misses=_ordered(near), explained=explain)
 
+    missing = list(missing)
     # Implicit deny: name every layer that lacked an allow, in AWS's evaluation order.
     if not granted:
         if key and not same_account and action_l not in _CROSS_ACCOUNT_KMS:
             missing.append(Layer.KEY_POLICY)
         elif key or not same_account:
-            if not any_resource:
+            if not both:
                 missing.append(Layer.KEY_POLICY if key else Layer.RESOURCE_POLICY)
             elif (not same_account or (account and not (direct or role))) and not identity_ok:
                 missing.append(Layer.IDENTITY_POLICY)
@@ -568,9 +727,8 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
         if not missing:
             missing.append(Layer.IDENTITY_POLICY)
     partial: list[StatementRef] = []
-    if explain:
-        partial = direct + role + account + id_refs
-        partial += [_ref(p, a) for p, a in boundary_allows] + [_ref(p, a) for p, a in session_allows]
+    if refs is not None:
+        partial = named(_PRINCIPAL | _ROLE | _ACCOUNT) + refs.identity + refs.guards
     return Decision(
         Verdict.IMPLICIT_DENY,
         denied_by=tuple(missing),

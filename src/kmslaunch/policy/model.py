@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from kmslaunch.policy.conditions import Condition
 from kmslaunch.policy.errors import Issue
@@ -92,3 +93,7 @@ class Policy:
     warnings: tuple[Issue, ...] = ()
     # Statement indexes by lower-cased action, filled lazily by the evaluator (not part of equality).
     _action_index: dict[str, tuple[Statement, ...]] = field(default_factory=dict, compare=False, repr=False, hash=False)
+    # Statements that pass the static elements for one (action, principal, resource): the evaluator's fast path.
+    _candidates: dict[tuple[object, ...], list[Any]] = field(
+        default_factory=dict, compare=False, repr=False, hash=False
+    )

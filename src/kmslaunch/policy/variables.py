@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from kmslaunch.policy.wildcard import Matcher, _translate
@@ -52,6 +52,11 @@ class Template:
 
     source: str
     parts: tuple[Part, ...]
+    # Resolved text and matchers by the variables' values: the same caller resolves the same way every time.
+    _texts: dict[tuple[str, ...], str] = field(default_factory=dict, compare=False, repr=False, hash=False)
+    _globs: dict[tuple[tuple[str, ...], bool], Matcher] = field(
+        default_factory=dict, compare=False, repr=False, hash=False
+    )
 
     def keys(self) -> tuple[str, ...]:
         return tuple(p.key for p in self.parts if isinstance(p, Variable))
@@ -75,6 +80,10 @@ class Template:
         values = self._values(ctx)
         if values is None:
             return None
+        memo = tuple(values)
+        got = self._texts.get(memo)
+        if got is not None:
+            return got
         it = iter(values)
         pieces: list[str] = []
         for p in self.parts:
@@ -84,13 +93,20 @@ class Template:
                 pieces.append(p.char)
             else:
                 pieces.append(next(it))
-        return "".join(pieces)
+        text = "".join(pieces)
+        if len(self._texts) < 1024:
+            self._texts[memo] = text
+        return text
 
     def resolve_glob(self, ctx: Context, ignore_case: bool = False) -> Matcher | None:
         """A wildcard matcher where only the policy's own ``*`` and ``?`` are wildcards."""
         values = self._values(ctx)
         if values is None:
             return None
+        memo = (tuple(values), ignore_case)
+        got = self._globs.get(memo)
+        if got is not None:
+            return got
         it = iter(values)
         pieces: list[str] = []
         for p in self.parts:
@@ -100,7 +116,10 @@ class Template:
                 pieces.append(re.escape(p.char))
             else:
                 pieces.append(re.escape(next(it)))
-        return _regex_matcher("".join(pieces), ignore_case)
+        matcher = _regex_matcher("".join(pieces), ignore_case)
+        if len(self._globs) < 1024:
+            self._globs[memo] = matcher
+        return matcher
 
 
 @lru_cache(maxsize=16384)
