@@ -9,6 +9,7 @@ from kmslaunch.cli.assumptions import assumptions_command
 from kmslaunch.cli.authorize import authorize_command
 from kmslaunch.cli.demo import demo_command
 from kmslaunch.cli.doctor import doctor_command, fix_command
+from kmslaunch.cli.serve import serve_command
 from kmslaunch.cli.simulate import simulate_command
 
 
@@ -23,6 +24,7 @@ cli.add_command(demo_command)
 cli.add_command(simulate_command)
 cli.add_command(doctor_command)
 cli.add_command(fix_command)
+cli.add_command(serve_command)
 cli.add_command(assumptions_command)
 
 

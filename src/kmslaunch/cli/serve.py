@@ -1,0 +1,71 @@
+"""``kmslaunch serve``: the launch path behind a local AWS endpoint for the AWS CLI and boto3."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from kmslaunch.cli.common import fail
+from kmslaunch.policy.errors import KmslaunchError
+from kmslaunch.server.app import Server
+from kmslaunch.server.state import DEFAULT_ACCESS_KEY, DEFAULT_ACCOUNT, DEFAULT_SECRET, State
+from kmslaunch.server.store import Store
+from kmslaunch.snapshot.save import save_snapshot
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
+@click.option("--port", default=4566, show_default=True, type=int, help="Port to listen on (0 picks a free one).")
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path(".kmslaunch/state.sqlite"),
+    show_default=True,
+    help="SQLite file holding the endpoint's accounts; created on first start, kept across restarts.",
+)
+@click.option(
+    "--export",
+    "export_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write the state as a snapshot to this directory and exit (for kmslaunch doctor).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log every request.")
+def serve_command(host: str, port: int, state_path: Path, export_dir: Path | None, verbose: bool) -> None:
+    """Serve IAM, STS, KMS, EC2, Auto Scaling, CloudTrail and Organizations locally, with every signature
+    verified and every call authorized: encrypted launches fail here as they fail in AWS.
+
+    On first start the state holds account 123456789012, whose root user has AWS's documented example key pair
+    (AKIAIOSFODNN7EXAMPLE). Point the AWS CLI at it with --endpoint-url.
+    """
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(message)s")
+    try:
+        state = State(Store(state_path))
+    except KmslaunchError as exc:
+        fail(f"{state_path}: the stored state cannot be read: {exc}")
+    if export_dir is not None:
+        try:
+            written = save_snapshot(state.world, export_dir, meta={"source": f"kmslaunch serve {state_path}"})
+        except KmslaunchError as exc:
+            fail(str(exc))
+        click.echo(f"wrote {len(written)} files to {export_dir}")
+        return
+    server = Server(host, port, state)
+    real_port = server.server_address[1]
+    url = f"http://{host}:{real_port}"
+    click.echo(f"kmslaunch endpoint on {url} (state: {state_path})")
+    if state.fresh:
+        click.echo(f"created account {DEFAULT_ACCOUNT}; its root user's keys are AWS's documented example pair")
+    click.echo("use it with:")
+    click.echo(f"  export AWS_ACCESS_KEY_ID={DEFAULT_ACCESS_KEY} AWS_SECRET_ACCESS_KEY={DEFAULT_SECRET}")
+    click.echo("  export AWS_DEFAULT_REGION=us-east-1")
+    click.echo(f"  aws --endpoint-url {url} sts get-caller-identity")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    finally:
+        server.server_close()
+        state.store.close()

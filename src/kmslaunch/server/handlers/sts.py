@@ -1,0 +1,72 @@
+"""STS: GetCallerIdentity and AssumeRole (the caller's IAM policy and the role's trust policy must both allow:
+https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_permissions-to-switch.html)."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kmslaunch.policy.evaluate import Request, authorize
+from kmslaunch.policy.messages import access_denied_message
+from kmslaunch.world.authz import policy_set
+
+from .base import ApiError, Ctx, Handler, required
+
+
+def get_caller_identity(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
+    # "No permissions are required to perform this operation."
+    # (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html)
+    who = ctx.caller
+    userid = who.userid or (who.account or "")
+    return {"UserId": userid, "Account": who.account, "Arn": who.arn}
+
+
+def assume_role(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
+    role_arn = str(required(ctx, params, "RoleArn"))
+    session = str(required(ctx, params, "RoleSessionName"))
+    duration = int(params.get("DurationSeconds") or 3600)
+    if not 900 <= duration <= 43200:
+        raise ApiError(
+            "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+        )
+    ctx.authorize("sts:AssumeRole", role_arn)
+    parts = role_arn.split(":")
+    account = parts[4] if len(parts) > 5 else ""
+    role_name = role_arn.rsplit("/", 1)[-1]
+    role = ctx.world.accounts[account].iam.roles.get(role_name) if account in ctx.world.accounts else None
+    if role is None or role.arn != role_arn:
+        raise ApiError(
+            "AccessDenied",
+            f"User: {ctx.caller.arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+            403,
+        )
+    # The trust policy is the role's resource policy: it must name the caller.
+    ps = dataclasses.replace(
+        policy_set(ctx.world, ctx.caller, role_arn, None),
+        resource=role.trust.policy if role.trust else None,
+    )
+    decision = authorize(Request(ctx.caller, "sts:AssumeRole", role_arn, {"aws:sourceip": (ctx.source_ip,)}), ps)
+    if not decision.allowed:
+        raise ApiError("AccessDenied", access_denied_message(ctx.caller.arn, "sts:AssumeRole", role_arn, decision), 403)
+    access_key = "ASIA" + secrets.token_hex(8).upper()
+    secret = secrets.token_urlsafe(30)
+    token = "KL" + secrets.token_urlsafe(96)
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=duration)
+    session_arn = f"arn:aws:sts::{account}:assumed-role/{role_name}/{session}"
+    ctx.state.add_credential(
+        access_key, secret, session_arn, session_token=token, expires_at=expires, role_arn=role.arn
+    )
+    return {
+        "Credentials": {
+            "AccessKeyId": access_key,
+            "SecretAccessKey": secret,
+            "SessionToken": token,
+            "Expiration": expires,
+        },
+        "AssumedRoleUser": {"AssumedRoleId": f"{role.role_id}:{session}", "Arn": session_arn},
+    }
+
+
+HANDLERS: dict[str, Handler] = {"GetCallerIdentity": get_caller_identity, "AssumeRole": assume_role}

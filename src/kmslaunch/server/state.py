@@ -1,0 +1,198 @@
+"""The endpoint's state: the world, credentials and key material, behind one lock, saved to the store.
+
+Authorization lives here so that no handler can skip it: ``authorize`` refuses in each protocol's words, and
+the dispatcher refuses to answer for a handler that authorized nothing (``Ctx.authorized``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kmslaunch.policy.messages import access_denied_message
+from kmslaunch.policy.principals import Principal, parse_principal
+from kmslaunch.wire.sigv4 import Credential
+from kmslaunch.world.authz import authorize_in_world, principal_in_world
+from kmslaunch.world.clock import Clock, Ids
+from kmslaunch.world.kms import Key
+from kmslaunch.world.world import World
+
+from .handlers.base import PROTOCOL_OF, ApiError, Ctx
+from .store import Store, StoredCredential
+
+# AWS's documented example key pair (https://docs.aws.amazon.com/IAM/latest/UserGuide/security-creds.html),
+# for the root user of the first account, so that the AWS CLI works out of the box.
+DEFAULT_ACCOUNT = "123456789012"
+DEFAULT_ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
+DEFAULT_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+class State:
+    def __init__(self, store: Store, *, clock: Clock | None = None, ids: Ids | None = None) -> None:
+        self.store = store
+        self.lock = threading.RLock()
+        self.clock = clock or Clock(real=True)
+        self.ids = ids or Ids(seed=secrets.token_hex(8))
+        world = store.load_world(self.clock, self.ids)
+        self.fresh = world is None
+        self.world = world or World(clock=self.clock, ids=self.ids)
+        self.credentials: dict[str, StoredCredential] = {c.access_key_id: c for c in store.credentials()}
+        self.materials: dict[str, bytes] = store.materials()
+        if self.fresh:
+            self.world.account(DEFAULT_ACCOUNT)
+            self.add_credential(DEFAULT_ACCESS_KEY, DEFAULT_SECRET, f"arn:aws:iam::{DEFAULT_ACCOUNT}:root")
+            store.save_world(self.world)
+
+    # Identity ------------------------------------------------------------------------------------------------
+
+    def add_credential(
+        self,
+        access_key_id: str,
+        secret: str,
+        principal_arn: str,
+        *,
+        session_token: str | None = None,
+        expires_at: datetime | None = None,
+        role_arn: str | None = None,
+    ) -> StoredCredential:
+        cred = StoredCredential(
+            access_key_id,
+            secret,
+            principal_arn,
+            session_token,
+            expires_at,
+            role_arn,
+            "Active",
+            datetime.now(UTC).isoformat(),
+        )
+        self.credentials[access_key_id] = cred
+        self.store.put_credential(cred)
+        return cred
+
+    def remove_credential(self, access_key_id: str) -> None:
+        self.credentials.pop(access_key_id, None)
+        self.store.delete_credential(access_key_id)
+
+    def lookup(self, access_key_id: str) -> Credential | None:
+        c = self.credentials.get(access_key_id)
+        if c is None or c.status != "Active":
+            return None
+        return Credential(c.access_key_id, c.secret, c.session_token, c.expires_at)
+
+    def caller(self, access_key_id: str) -> Principal:
+        c = self.credentials[access_key_id]
+        p = principal_in_world(self.world, c.principal_arn)
+        if c.role_arn and p.principal_arn != c.role_arn:
+            return parse_principal(p.arn, role_arn=c.role_arn, userid=p.userid, tags=p.tags, org_id=p.org_id)
+        return p
+
+    # Authorization ---------------------------------------------------------------------------------------------
+
+    def authorize(
+        self,
+        ctx: Ctx,
+        action: str,
+        resource: str,
+        *,
+        key: Key | None = None,
+        context: Mapping[str, tuple[str, ...]] | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+    ) -> None:
+        ctx.authorized = True
+        full: dict[str, tuple[str, ...]] = {
+            "aws:sourceip": (ctx.source_ip,),
+            "aws:requestedregion": (ctx.region,),
+            "aws:securetransport": ("false",),
+            "aws:currenttime": (datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),),
+            "aws:useragent": (ctx.user_agent,),
+        }
+        if context:
+            full.update(context)
+        auth = authorize_in_world(
+            self.world,
+            ctx.caller,
+            action,
+            resource,
+            key=key,
+            context=full,
+            encryption_context=encryption_context,
+            explain=False,
+        )
+        if auth.decision.allowed:
+            return
+        message = access_denied_message(ctx.caller.arn, action, resource, auth.decision)
+        protocol = PROTOCOL_OF.get(ctx.service, "json")
+        if protocol == "ec2":
+            raise ApiError(
+                "UnauthorizedOperation",
+                f"You are not authorized to perform this operation. {message}. Encoded authorization failure "
+                "message: " + hashlib.sha256(message.encode()).hexdigest(),
+                403,
+            )
+        if protocol == "query":
+            raise ApiError("AccessDenied", message, 403)
+        raise ApiError("AccessDeniedException", message, 400)
+
+    # Key material: a keyed stream cipher with a MAC, so ciphertexts round-trip and tampering is detected. It
+    # stands in for KMS's HSMs in a local endpoint; it is not meant to protect real secrets.
+
+    def material(self, key_arn: str) -> bytes:
+        got = self.materials.get(key_arn)
+        if got is None:
+            got = os.urandom(32)
+            self.materials[key_arn] = got
+            self.store.put_material(key_arn, got)
+        return got
+
+    def encrypt(self, key: Key, plaintext: bytes, context: Mapping[str, str] | None) -> bytes:
+        nonce = os.urandom(12)
+        arn = key.arn.encode()
+        body = _xor(self.material(key.arn), nonce, plaintext)
+        tag = _tag(self.material(key.arn), nonce, body, context)
+        return b"KL1" + len(arn).to_bytes(2, "big") + arn + nonce + tag + body
+
+    def decrypt(self, blob: bytes, context: Mapping[str, str] | None) -> tuple[str, bytes]:
+        """(key ARN, plaintext); ApiError InvalidCiphertextException when the blob or context does not match."""
+        invalid = ApiError("InvalidCiphertextException", "", 400)
+        if len(blob) < 5 or blob[:3] != b"KL1":
+            raise invalid
+        n = int.from_bytes(blob[3:5], "big")
+        arn = blob[5 : 5 + n].decode(errors="replace")
+        rest = blob[5 + n :]
+        nonce, tag, body = rest[:12], rest[12:44], rest[44:]
+        material = self.materials.get(arn)
+        if material is None or not hmac.compare_digest(tag, _tag(material, nonce, body, context)):
+            raise invalid
+        return arn, _xor(material, nonce, body)
+
+    # Persistence -----------------------------------------------------------------------------------------------
+
+    def save(self, ctx: Ctx) -> None:
+        events = [(ctx.account, ctx.region, e) for e in ctx.events]
+        if ctx.changed:
+            self.store.save_world(self.world)
+        self.store.append_events(events)
+
+
+def _xor(material: bytes, nonce: bytes, data: bytes) -> bytes:
+    out = bytearray()
+    counter = 0
+    while len(out) < len(data):
+        out += hmac.new(material, nonce + counter.to_bytes(4, "big"), hashlib.sha256).digest()
+        counter += 1
+    return bytes(a ^ b for a, b in zip(data, out, strict=False))
+
+
+def _tag(material: bytes, nonce: bytes, body: bytes, context: Mapping[str, str] | None) -> bytes:
+    ctx = "&".join(f"{k}={v}" for k, v in sorted((context or {}).items())).encode()
+    return hmac.new(material, b"tag" + nonce + body + b"|" + ctx, hashlib.sha256).digest()
+
+
+def open_state(path: Path) -> State:
+    return State(Store(path))
