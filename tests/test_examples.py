@@ -47,7 +47,8 @@ def test_example_doctor_and_fix(scenario, tmp_path: Path) -> None:  # type: igno
     assert out["fixes"] and all(f["verified"] for f in out["fixes"])
     # CloudTrail in the snapshot recorded the launch: the doctor reads it and agrees.
     assert out["cloudtrail_evidence"] and all(e["agrees"] for e in out["cloudtrail_evidence"])
-    fix_args = [a if not a.startswith("/tmp/") else str(tmp_path / "fixed") for a in cmds["fix"]]
+    fix_args = list(cmds["fix"])
+    fix_args[fix_args.index("--out") + 1] = str(tmp_path / "fixed")
     before = {p: p.read_bytes() for p in (EXAMPLES / scenario.name / "snapshot").rglob("*") if p.is_file()}
     res = runner.invoke(cli, fix_args)
     assert res.exit_code == 0, res.output
