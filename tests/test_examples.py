@@ -75,3 +75,26 @@ def test_fix_refuses_to_write_into_its_input() -> None:
     args[args.index("--out") + 1] = str(EXAMPLES / "kc-iam-user" / "snapshot")
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 2 and "somewhere else" in res.output
+
+
+def test_simulating_on_a_snapshot_never_reuses_its_ids() -> None:
+    # New instances, volumes and keys (aws/ebs on first use) made while simulating must not take the id of
+    # something the snapshot holds: that would replace it and change the answer.
+    import copy
+
+    from kmslaunch.launch.replay import replay_instance
+    from kmslaunch.launch.request import simulate
+    from kmslaunch.snapshot.load import load_snapshot
+
+    snap = load_snapshot(EXAMPLES / "kc-iam-user" / "snapshot")
+    region = snap.world.accounts["111122223333"].regions["us-east-1"]
+    before_instances, before_keys = set(region.ec2.instances), set(region.kms.keys)
+    (instance,) = before_instances
+    req = replay_instance(snap.world, "111122223333", "us-east-1", instance, None, None)
+    req.params["BlockDeviceMappings"] = [{"DeviceName": "/dev/xvda", "Ebs": {"KmsKeyId": "alias/aws/ebs"}}]
+    world = copy.deepcopy(snap.world)
+    result = simulate(world, req)
+    after = world.accounts["111122223333"].regions["us-east-1"]
+    assert not set(result.instance_ids) & before_instances
+    assert len(after.kms.keys) == len(before_keys) + 1  # aws/ebs was added, nothing replaced
+    assert result.outcome.state == "terminated"  # re-encrypting from the snapshot's key still needs alice's IAM

@@ -15,7 +15,7 @@ from kmslaunch.policy.explain import conditions_met, describe_mismatch, describe
 from kmslaunch.policy.model import PolicyType
 from kmslaunch.world.world import World
 
-from .fixes import FixPlan, find_fix
+from .fixes import FixPlan, find_fix, find_parameter_fix
 
 DOCS = {
     "identity": "https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#key-policy-default-allow-root-enable-iam",
@@ -291,5 +291,6 @@ def diagnose(
     evidence = tuple(match_cloudtrail(pristine, result, instance_id))
     plans: tuple[FixPlan, ...] = ()
     if not result.succeeded and result.outcome.state != "rejected":
-        plans = (find_fix(pristine, req),)
+        alternative = find_parameter_fix(pristine, req, result)
+        plans = (find_fix(pristine, req),) + ((alternative,) if alternative else ())
     return Diagnosis(result, findings, evidence, plans, unknown)

@@ -19,13 +19,14 @@ Never ``kms:*``, never ``"Principal": "*"``: only the actions the refused calls 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kmslaunch.launch.request import LaunchRequest, simulate
-from kmslaunch.launch.result import CallResult, CallVerdict, LaunchResult
+from kmslaunch.launch.result import CallResult, CallVerdict, LaunchKind, LaunchResult
 from kmslaunch.policy.decision import Layer, Verdict
 from kmslaunch.policy.explain import find_statement_policy
 from kmslaunch.policy.grants import Grant
@@ -554,3 +555,35 @@ def _needs_key(needs: Needs) -> Any:
         "exemptions": sorted(str(k) + str(v) for k, v in needs.exemptions.items()),
         "key_state": sorted(needs.key_state),
     }
+
+
+def find_parameter_fix(pristine: World, req: LaunchRequest, result: LaunchResult) -> FixPlan | None:
+    """An alternative that changes the launch instead of a policy: encrypt the volumes with the account's AWS
+    managed key ``aws/ebs``, which any principal of the account may use through EC2
+    (https://docs.aws.amazon.com/kms/latest/developerguide/services-ebs.html). Offered only when verified."""
+    if req.kind is not LaunchKind.RUN_INSTANCES:
+        return None
+    devices = [v.device for v in result.volumes if v.encrypted]
+    if not devices:
+        return None
+    params = copy.deepcopy(req.params)
+    mappings = {m.get("DeviceName"): m for m in params.get("BlockDeviceMappings") or [] if isinstance(m, dict)}
+    for d in devices:
+        ebs = dict(mappings.get(d, {}).get("Ebs") or {})
+        ebs.update({"Encrypted": True, "KmsKeyId": "alias/aws/ebs"})
+        mappings[d] = {"DeviceName": d, "Ebs": ebs}
+    params["BlockDeviceMappings"] = list(mappings.values())
+    changed = dataclasses.replace(req, params=params)
+    after = simulate(copy.deepcopy(pristine), changed)
+    if not after.succeeded:
+        return None
+    fix = Fix(
+        "launch-parameter",
+        req.account,
+        f"RunInstances by {req.caller}",
+        "encrypt the volumes with the account's AWS managed key aws/ebs instead: its policy lets every principal "
+        "of the account use it through EC2 (the data is then not under a key you control)",
+        ("aws ec2 run-instances --cli-input-json file://run-instances.json",),
+        document=params,
+    )
+    return FixPlan("launch with alias/aws/ebs", (fix,), True, None, after)

@@ -8,6 +8,7 @@ error; the loader reads every file before it raises, and reports every problem w
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +66,9 @@ def load_snapshot(path: Path, *, clock: Clock | None = None, ids: Ids | None = N
     if not root.is_dir():
         raise SnapshotError([Problem(str(root), "", "not a snapshot directory (it does not exist or is a file)")])
     loader = _Loader(root)
-    world = World(clock=clock or Clock(), ids=ids or Ids())
+    # Ids made while simulating on this world must not repeat the snapshot's own (a new instance or key with
+    # the id of an existing one would replace it): seed the generator from the snapshot's contents.
+    world = World(clock=clock or Clock(), ids=ids or Ids(seed=_seed(root)))
     meta = loader.meta(world)
     entries = sorted(root.iterdir())
     accounts = [e for e in entries if e.is_dir() and L.ACCOUNT_RE.match(e.name)]
@@ -830,6 +833,14 @@ class _Loader:
             world.organization.policies[pid] = OrgPolicy(
                 pid, name or "", kind, doc, arn or "", bool(managed), desc or ""
             )
+
+
+def _seed(root: Path) -> str:
+    digest = hashlib.sha256(str(root.resolve()).encode())
+    for p in sorted(root.rglob("*.json"))[:2000]:
+        digest.update(str(p.relative_to(root)).encode())
+        digest.update(str(p.stat().st_size).encode())
+    return "snapshot:" + digest.hexdigest()
 
 
 def _json_files(folder: Path) -> list[Path]:
