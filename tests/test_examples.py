@@ -3,6 +3,7 @@ fix is verified, and the fixed snapshot launches. The bundled files are what exa
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shlex
@@ -13,7 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from kmslaunch.cli.main import cli
+from kmslaunch.launch.replay import replay_instance
+from kmslaunch.launch.request import simulate
 from kmslaunch.scenarios import SCENARIOS
+from kmslaunch.snapshot.load import load_snapshot
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "examples"
@@ -80,12 +84,6 @@ def test_fix_refuses_to_write_into_its_input() -> None:
 def test_simulating_on_a_snapshot_never_reuses_its_ids() -> None:
     # New instances, volumes and keys (aws/ebs on first use) made while simulating must not take the id of
     # something the snapshot holds: that would replace it and change the answer.
-    import copy
-
-    from kmslaunch.launch.replay import replay_instance
-    from kmslaunch.launch.request import simulate
-    from kmslaunch.snapshot.load import load_snapshot
-
     snap = load_snapshot(EXAMPLES / "kc-iam-user" / "snapshot")
     region = snap.world.accounts["111122223333"].regions["us-east-1"]
     before_instances, before_keys = set(region.ec2.instances), set(region.kms.keys)
