@@ -21,27 +21,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
 from kmslaunch.policy.decision import (
     Decision,
     Element,
     Layer,
-    Mismatch,
     NearMiss,
     StatementRef,
     Verdict,
 )
 from kmslaunch.policy.grants import Grant
-from kmslaunch.policy.model import Effect, Policy, PolicyType, Statement
+from kmslaunch.policy.match import ACCOUNT, BIT, PRINCIPAL, ROLE, Scan, eval_fast, grants_for, ref, scan_explain
+from kmslaunch.policy.model import Effect, Policy, PolicyType
 from kmslaunch.policy.principals import (
     Principal,
-    PrincipalMatch,
     PrincipalType,
-    match_principal,
-    parse_principal,
 )
-from kmslaunch.policy.wildcard import compile_glob
 
 Context = Mapping[str, tuple[str, ...]]
 
@@ -176,219 +171,6 @@ def build_context(req: Request, ps: PolicySet) -> dict[str, tuple[str, ...]]:
     return ctx
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Statement matching
-
-
-def _statements_for(policy: Policy, action_l: str) -> tuple[Statement, ...]:
-    """The statements whose Action/NotAction covers the action; indexed per policy on first use."""
-    got = policy._action_index.get(action_l)
-    if got is None:
-        got = tuple(st for st in policy.statements if _action_matches(st, action_l))
-        policy._action_index[action_l] = got
-    return got
-
-
-def _action_matches(st: Statement, action_l: str) -> bool:
-    hit = any(compile_glob(a, True)(action_l) for a in st.actions)
-    return hit != st.not_action
-
-
-def _resource_matches(st: Statement, resource: str, ctx: Context) -> bool:
-    if not st.has_resource:
-        return True
-    hit = False
-    for p in st.resources:
-        if p.template is None:
-            if compile_glob(p.text)(resource):
-                hit = True
-                break
-        else:
-            m = p.template.resolve_glob(ctx)
-            if m is not None and m(resource):
-                hit = True
-                break
-    return hit != st.not_resource
-
-
-def _principal_match(st: Statement, who: Principal, has_boundary: bool) -> PrincipalMatch:
-    if st.principal is None:
-        return PrincipalMatch.PRINCIPAL
-    m = match_principal(st.principal, who)
-    if st.not_principal:
-        # NotPrincipal applies to everyone it does not name by ARN: listing an account exempts the account
-        # itself, not its users ("all principals except the user named Bob in account 444455556666")
-        # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html).
-        # With Deny it "will always deny any IAM principal that has a permissions boundary policy attached"
-        # (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html).
-        if st.effect is Effect.DENY and has_boundary:
-            return PrincipalMatch.PRINCIPAL
-        exempt = m in (PrincipalMatch.PRINCIPAL, PrincipalMatch.ROLE)
-        return PrincipalMatch.NONE if exempt else PrincipalMatch.PRINCIPAL
-    return m
-
-
-def _conditions_hold(st: Statement, ctx: Context) -> bool:
-    # A plain loop: all() over a generator costs a frame per statement on the hot path.
-    for c in st.conditions:  # noqa: SIM110
-        if not c.holds(ctx):
-            return False
-    return True
-
-
-@dataclass(slots=True)
-class _Scan:
-    """What one policy contributed: matching Allow statements (with how the principal matched) and Denies."""
-
-    allows: list[tuple[Statement, PrincipalMatch]] = field(default_factory=list)
-    denies: list[Statement] = field(default_factory=list)
-
-
-def _scan_explain(
-    policy: Policy,
-    action_l: str,
-    action: str,
-    resource: str,
-    who: Principal,
-    ctx: Context,
-    out: _Scan,
-    near: list[NearMiss],
-    has_boundary: bool,
-) -> None:
-    needs_principal = policy.type in (PolicyType.KEY, PolicyType.RESOURCE, PolicyType.RCP, PolicyType.TRUST)
-    for st in policy.statements:
-        misses: list[Mismatch] = []
-        if not _action_matches(st, action_l):
-            misses.append(Mismatch(Element.ACTION, st.actions, (action,)))
-        if not _resource_matches(st, resource, ctx):
-            misses.append(Mismatch(Element.RESOURCE, tuple(p.text for p in st.resources), (resource,)))
-        pm = PrincipalMatch.PRINCIPAL
-        if needs_principal:
-            pm = _principal_match(st, who, has_boundary)
-            if pm is PrincipalMatch.NONE and st.principal is not None:
-                p = st.principal
-                listed = ("*",) if p.wildcard else p.aws + p.service + p.federated
-                misses.append(Mismatch(Element.PRINCIPAL, listed, (who.arn,)))
-        for c in st.conditions:
-            if not c.holds(ctx):
-                misses.append(
-                    Mismatch(Element.CONDITION, c.values, c.actual(ctx), key=c.key, operator=c.operator, path=c.path)
-                )
-            if len(misses) > 1:
-                break
-        if not misses:
-            if st.effect is Effect.DENY:
-                out.denies.append(st)
-            else:
-                out.allows.append((st, pm))
-        elif len(misses) == 1 and (misses[0].element is not Element.ACTION or _same_service(st, action_l)):
-            near.append(NearMiss(_ref(policy, st), misses[0]))
-
-
-def _same_service(st: Statement, action_l: str) -> bool:
-    """A statement written for another service (``ec2:*`` against ``kms:CreateGrant``) is no near miss."""
-    prefix = action_l.split(":", 1)[0] + ":"
-    return st.not_action or any(a.lower().startswith(prefix) for a in st.actions)
-
-
-def _ref(policy: Policy, st: Statement) -> StatementRef:
-    return StatementRef(policy.type, policy.name, st.label, st.index, st.effect)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Grants
-
-
-def _grant_operation(action_l: str) -> str | None:
-    if not action_l.startswith("kms:"):
-        return None
-    return _GRANT_OPS_LOWER.get(action_l[4:])
-
-
-_GRANT_OPS_LOWER = {
-    op.lower(): op
-    for op in (
-        "Decrypt",
-        "Encrypt",
-        "GenerateDataKey",
-        "GenerateDataKeyPair",
-        "GenerateDataKeyPairWithoutPlaintext",
-        "GenerateDataKeyWithoutPlaintext",
-        "ReEncryptFrom",
-        "ReEncryptTo",
-        "Sign",
-        "Verify",
-        "GetPublicKey",
-        "CreateGrant",
-        "RetireGrant",
-        "DescribeKey",
-        "GenerateMac",
-        "VerifyMac",
-        "DeriveSharedSecret",
-    )
-}
-
-
-def _grantee_match(grant: Grant, who: Principal) -> PrincipalMatch:
-    """A grant to a role covers its sessions; to an account, the account's principals through IAM.
-
-    ASSUMPTION (docs/assumptions.md, "grant to an account"): KMS documents accounts as valid grantees
-    without saying how they are evaluated; kmslaunch treats them like an account in a key policy.
-    """
-    g = grant.grantee
-    if g == who.arn:
-        return PrincipalMatch.PRINCIPAL
-    if who.type is PrincipalType.SERVICE:
-        return PrincipalMatch.NONE
-    if who.type is PrincipalType.ASSUMED_ROLE and g == who.principal_arn:
-        return PrincipalMatch.ROLE
-    if who.account and g in (who.account, f"arn:{who.partition}:iam::{who.account}:root"):
-        return PrincipalMatch.PRINCIPAL if who.type is PrincipalType.ACCOUNT else PrincipalMatch.ACCOUNT
-    if who.type is PrincipalType.ASSUMED_ROLE and not who.role_path_known:
-        try:
-            gp = parse_principal(g)
-        except ValueError:
-            return PrincipalMatch.NONE
-        if gp.type is PrincipalType.ASSUMED_ROLE and gp.account == who.account and gp.name == who.name:
-            return PrincipalMatch.ROLE
-    return PrincipalMatch.NONE
-
-
-def _grants_for(
-    req: Request, ps: PolicySet, action_l: str, near: list[NearMiss] | None
-) -> list[tuple[Grant, PrincipalMatch]]:
-    op = _grant_operation(action_l)
-    out: list[tuple[Grant, PrincipalMatch]] = []
-    if op is None or not ps.grants:
-        return out
-    for g in ps.grants:
-        gm = _grantee_match(g, req.principal)
-        op_ok = op in g.operations
-        cons_ok = g.constraints_hold(op, req.encryption_context)
-        if gm is not PrincipalMatch.NONE and op_ok and cons_ok:
-            out.append((g, gm))
-        elif near is not None:
-            ref = StatementRef("grant", g.grant_id, g.grant_id, 0, Effect.ALLOW)
-            misses = []
-            if gm is PrincipalMatch.NONE:
-                misses.append(Mismatch(Element.GRANTEE, (g.grantee,), (req.principal.arn,)))
-            if not op_ok:
-                misses.append(Mismatch(Element.OPERATION, tuple(sorted(g.operations)), (op,)))
-            if not cons_ok:
-                expected = dict(g.context_equals or g.context_subset or {})
-                misses.append(
-                    Mismatch(
-                        Element.CONSTRAINT,
-                        tuple(f"{k}={v}" for k, v in expected.items()),
-                        tuple(f"{k}={v}" for k, v in (req.encryption_context or {}).items()),
-                    )
-                )
-            if len(misses) == 1:
-                near.append(NearMiss(ref, misses[0]))
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------------
 # The decision
 
 
@@ -415,16 +197,6 @@ def rcps_apply(req: Request, ps: PolicySet, action_l: str) -> bool:
     return not (ps.organization.management_account and acct == ps.organization.management_account)
 
 
-_ACCOUNT, _ROLE, _PRINCIPAL = 1, 2, 4  # PrincipalMatch kinds as bits of the fast path's masks
-_BIT = {PrincipalMatch.ACCOUNT: _ACCOUNT, PrincipalMatch.ROLE: _ROLE, PrincipalMatch.PRINCIPAL: _PRINCIPAL}
-_CANDIDATE_CACHE_LIMIT = 4096
-
-# A statement that passed the static elements for one (action, principal, resource): its Effect, how the
-# principal matched (as a bit), whether the resource must still be matched per request (policy variables),
-# and its conditions.
-_Candidate = tuple[Statement, int, bool, bool, tuple[Any, ...]]
-
-
 @dataclass(slots=True)
 class _Refs:
     """The statements behind each contribution, kept only when explaining."""
@@ -434,56 +206,6 @@ class _Refs:
     grants: dict[int, list[StatementRef]] = field(default_factory=dict)
     identity: list[StatementRef] = field(default_factory=list)
     guards: list[StatementRef] = field(default_factory=list)  # boundary and session allows
-
-
-def _candidates(policy: Policy, action_l: str, resource: str, who: Principal, has_boundary: bool) -> list[_Candidate]:
-    """The statements of ``policy`` whose Action, Principal and (variable-free) Resource match this request,
-    computed once per (action, principal, resource) and cached on the policy."""
-    needs_principal = policy.type in _PRINCIPAL_TYPES
-    out: list[_Candidate] = []
-    for st in _statements_for(policy, action_l):
-        if needs_principal:
-            pm = _principal_match(st, who, has_boundary)
-            if pm is PrincipalMatch.NONE:
-                continue
-            bit = _BIT[pm]
-        else:
-            bit = _PRINCIPAL
-        dynamic = any(p.template is not None for p in st.resources)
-        if not dynamic and not _resource_matches(st, resource, _EMPTY):
-            continue
-        # The conditions' compiled tests, called directly: one call per condition on the hot path.
-        out.append((st, bit, st.effect is Effect.DENY, dynamic, tuple(c._test for c in st.conditions)))
-    cache = policy._candidates
-    if len(cache) > _CANDIDATE_CACHE_LIMIT:
-        cache.clear()
-    cache[(action_l, who.arn, who.principal_arn, has_boundary, resource)] = out
-    return out
-
-
-_EMPTY: dict[str, tuple[str, ...]] = {}
-_PRINCIPAL_TYPES = frozenset({PolicyType.KEY, PolicyType.RESOURCE, PolicyType.RCP, PolicyType.TRUST})
-
-
-def _eval_fast(
-    policy: Policy, action_l: str, resource: str, who: Principal, ctx: Context, has_boundary: bool
-) -> tuple[int, bool]:
-    """(bits of the Allow statements that apply, whether a Deny applies) for one policy."""
-    cands = policy._candidates.get((action_l, who.arn, who.principal_arn, has_boundary, resource))
-    if cands is None:
-        cands = _candidates(policy, action_l, resource, who, has_boundary)
-    allow = 0
-    for st, bit, deny, dynamic, tests in cands:
-        if dynamic and not _resource_matches(st, resource, ctx):
-            continue
-        for test in tests:
-            if not test(ctx):
-                break
-        else:
-            if deny:
-                return allow, True
-            allow |= bit
-    return allow, False
 
 
 def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision:
@@ -503,7 +225,7 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
         for level in ps.scps:
             here = 0
             for pol in level:
-                bits, denied = _eval_fast(pol, action_l, resource, who, ctx, hb)
+                bits, denied = eval_fast(pol, action_l, resource, who, ctx, hb)
                 here |= bits
                 if denied and Layer.SCP not in deny_layers:
                     deny_layers.append(Layer.SCP)
@@ -513,7 +235,7 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
         for level in ps.rcps:
             here = 0
             for pol in level:
-                bits, denied = _eval_fast(pol, action_l, resource, who, ctx, hb)
+                bits, denied = eval_fast(pol, action_l, resource, who, ctx, hb)
                 here |= bits
                 if denied and Layer.RCP not in deny_layers:
                     deny_layers.append(Layer.RCP)
@@ -521,18 +243,18 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
                 missing.append(Layer.RCP)
     res = 0
     if ps.resource is not None:
-        res, denied = _eval_fast(ps.resource, action_l, resource, who, ctx, hb)
+        res, denied = eval_fast(ps.resource, action_l, resource, who, ctx, hb)
         if denied:
             deny_layers.append(_LAYER_OF[ps.resource.type])
     identity_ok = False
     for pol in ps.identity:
-        bits, denied = _eval_fast(pol, action_l, resource, who, ctx, hb)
+        bits, denied = eval_fast(pol, action_l, resource, who, ctx, hb)
         identity_ok = identity_ok or bool(bits)
         if denied and Layer.IDENTITY_POLICY not in deny_layers:
             deny_layers.append(Layer.IDENTITY_POLICY)
     boundary_ok = True
     if ps.boundary is not None:
-        bits, denied = _eval_fast(ps.boundary, action_l, resource, who, ctx, hb)
+        bits, denied = eval_fast(ps.boundary, action_l, resource, who, ctx, hb)
         boundary_ok = bool(bits)
         if denied:
             deny_layers.append(Layer.PERMISSIONS_BOUNDARY)
@@ -540,7 +262,7 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
     if ps.session:
         session_ok = False
         for pol in ps.session:
-            bits, denied = _eval_fast(pol, action_l, resource, who, ctx, hb)
+            bits, denied = eval_fast(pol, action_l, resource, who, ctx, hb)
             session_ok = session_ok or bool(bits)
             if denied and Layer.SESSION_POLICY not in deny_layers:
                 deny_layers.append(Layer.SESSION_POLICY)
@@ -549,8 +271,8 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
     key = is_kms_key(req.action, resource)
     grants = 0
     if key and ps.grants:
-        for _, pm in _grants_for(req, ps, action_l, None):
-            grants |= _BIT[pm]
+        for _, pm in grants_for(ps.grants, who, req.encryption_context, action_l, None):
+            grants |= BIT[pm]
     res_acct = ps.resource_account or resource_account(resource)
     # A resource ARN without an account ("*", S3 buckets) is decided as the caller's own account.
     same_account = res_acct is None or who.account == res_acct
@@ -569,20 +291,20 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
     deny_layers: list[Layer] = []
 
     def scan(policy: Policy, layer: Layer, resource_side: bool = False) -> tuple[int, list[StatementRef]]:
-        out = _Scan()
-        _scan_explain(policy, action_l, req.action, req.resource, who, ctx, out, near, hb)
+        out = Scan()
+        scan_explain(policy, action_l, req.action, req.resource, who, ctx, out, near, hb)
         for d in out.denies:
             if layer not in deny_layers:
                 deny_layers.append(layer)
-            refs.deny.append(_ref(policy, d))
+            refs.deny.append(ref(policy, d))
         bits = 0
         allowed: list[StatementRef] = []
         for st, pm in out.allows:
-            bits |= _BIT[pm]
-            ref = _ref(policy, st)
-            allowed.append(ref)
+            bits |= BIT[pm]
+            statement = ref(policy, st)
+            allowed.append(statement)
             if resource_side:
-                refs.resource.setdefault(_BIT[pm], []).append(ref)
+                refs.resource.setdefault(BIT[pm], []).append(statement)
         return bits, allowed
 
     missing: list[Layer] = []
@@ -630,9 +352,9 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
     key = is_kms_key(req.action, req.resource)
     grants = 0
     if key:
-        for g, pm in _grants_for(req, ps, action_l, near):
-            grants |= _BIT[pm]
-            refs.grants.setdefault(_BIT[pm], []).append(StatementRef("grant", g.grant_id, g.grant_id, 0, Effect.ALLOW))
+        for g, pm in grants_for(ps.grants, who, req.encryption_context, action_l, near):
+            grants |= BIT[pm]
+            refs.grants.setdefault(BIT[pm], []).append(StatementRef("grant", g.grant_id, g.grant_id, 0, Effect.ALLOW))
     res_acct = ps.resource_account or resource_account(req.resource)
     same_account = res_acct is None or who.account == res_acct
     return _conclude(
@@ -647,7 +369,7 @@ def _named(refs: _Refs | None, bits: int) -> list[StatementRef]:
     if refs is None:
         return []
     out: list[StatementRef] = []
-    for b in (_PRINCIPAL, _ROLE, _ACCOUNT):
+    for b in (PRINCIPAL, ROLE, ACCOUNT):
         if bits & b:
             out += refs.resource.get(b, []) + refs.grants.get(b, [])
     return out
@@ -669,9 +391,9 @@ def _conclude(
     """Allowed or implicitDeny, from what each layer contributed (``res`` and ``grants`` are bits of how the
     resource policy's allows and the grants named the caller)."""
     both = res | grants
-    direct = both & _PRINCIPAL
-    role = both & _ROLE
-    account = both & _ACCOUNT
+    direct = both & PRINCIPAL
+    role = both & ROLE
+    account = both & ACCOUNT
     identity_side = identity_ok and boundary_ok and session_ok
     explain = refs is not None
 
@@ -685,22 +407,22 @@ def _conclude(
         # Same account: a resource policy naming the user or session is enough by itself; naming the role is
         # limited by boundary and session policies; naming the account only delegates to IAM.
         if direct:
-            granted, decided = True, named(_PRINCIPAL)
+            granted, decided = True, named(PRINCIPAL)
         elif role and boundary_ok and session_ok:
-            granted, decided = True, named(_ROLE)
+            granted, decided = True, named(ROLE)
         elif (account or not key) and identity_side:
-            granted, decided = True, named(_ACCOUNT) + identity_refs
+            granted, decided = True, named(ACCOUNT) + identity_refs
     elif key and action_l not in _CROSS_ACCOUNT_KMS:
         # Only these operations work on another account's key, whatever the policies say
         # (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html).
         pass
     # Cross account: both sides must allow — except grants, which need no IAM permission of the grantee.
-    elif grants & (_PRINCIPAL | _ROLE) and ((boundary_ok and session_ok) or grants & _PRINCIPAL):
+    elif grants & (PRINCIPAL | ROLE) and ((boundary_ok and session_ok) or grants & PRINCIPAL):
         granted = True
         if refs is not None:
-            decided = refs.grants.get(_PRINCIPAL, []) + refs.grants.get(_ROLE, [])
+            decided = refs.grants.get(PRINCIPAL, []) + refs.grants.get(ROLE, [])
     elif both and identity_side:
-        granted, decided = True, named(_PRINCIPAL | _ROLE | _ACCOUNT) + identity_refs
+        granted, decided = True, named(PRINCIPAL | ROLE | ACCOUNT) + identity_refs
 
     if granted and not missing:
         if refs is None:
@@ -728,7 +450,7 @@ def _conclude(
             missing.append(Layer.IDENTITY_POLICY)
     partial: list[StatementRef] = []
     if refs is not None:
-        partial = named(_PRINCIPAL | _ROLE | _ACCOUNT) + refs.identity + refs.guards
+        partial = named(PRINCIPAL | ROLE | ACCOUNT) + refs.identity + refs.guards
     return Decision(
         Verdict.IMPLICIT_DENY,
         denied_by=tuple(missing),

@@ -1,0 +1,298 @@
+"""Matching statements and grants to one request: Action, Resource, Principal, Condition, grantees and
+grant constraints. The evaluator (``evaluate``) combines what matches here into AWS's decision.
+
+Two ways in: ``scan_explain`` looks at every statement and records near misses; ``eval_fast`` uses the
+statements that pass the static elements for one (action, principal, resource), cached on the policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kmslaunch.policy.decision import Element, Mismatch, NearMiss, StatementRef
+from kmslaunch.policy.grants import Grant
+from kmslaunch.policy.model import Effect, Policy, PolicyType, Statement
+from kmslaunch.policy.principals import Principal, PrincipalMatch, PrincipalType, match_principal, parse_principal
+from kmslaunch.policy.wildcard import compile_glob
+
+Context = Mapping[str, tuple[str, ...]]
+
+# ---------------------------------------------------------------------------------------------------------
+# Statement matching
+
+
+def _statements_for(policy: Policy, action_l: str) -> tuple[Statement, ...]:
+    """The statements whose Action/NotAction covers the action; indexed per policy on first use."""
+    got = policy._action_index.get(action_l)
+    if got is None:
+        got = tuple(st for st in policy.statements if _action_matches(st, action_l))
+        policy._action_index[action_l] = got
+    return got
+
+
+def _action_matches(st: Statement, action_l: str) -> bool:
+    hit = any(compile_glob(a, True)(action_l) for a in st.actions)
+    return hit != st.not_action
+
+
+def _resource_matches(st: Statement, resource: str, ctx: Context) -> bool:
+    if not st.has_resource:
+        return True
+    hit = False
+    for p in st.resources:
+        if p.template is None:
+            if compile_glob(p.text)(resource):
+                hit = True
+                break
+        else:
+            m = p.template.resolve_glob(ctx)
+            if m is not None and m(resource):
+                hit = True
+                break
+    return hit != st.not_resource
+
+
+def _principal_match(st: Statement, who: Principal, has_boundary: bool) -> PrincipalMatch:
+    if st.principal is None:
+        return PrincipalMatch.PRINCIPAL
+    m = match_principal(st.principal, who)
+    if st.not_principal:
+        # NotPrincipal applies to everyone it does not name by ARN: listing an account exempts the account
+        # itself, not its users ("all principals except the user named Bob in account 444455556666")
+        # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html).
+        # With Deny it "will always deny any IAM principal that has a permissions boundary policy attached"
+        # (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html).
+        if st.effect is Effect.DENY and has_boundary:
+            return PrincipalMatch.PRINCIPAL
+        exempt = m in (PrincipalMatch.PRINCIPAL, PrincipalMatch.ROLE)
+        return PrincipalMatch.NONE if exempt else PrincipalMatch.PRINCIPAL
+    return m
+
+
+def _conditions_hold(st: Statement, ctx: Context) -> bool:
+    # A plain loop: all() over a generator costs a frame per statement on the hot path.
+    for c in st.conditions:  # noqa: SIM110
+        if not c.holds(ctx):
+            return False
+    return True
+
+
+@dataclass(slots=True)
+class Scan:
+    """What one policy contributed: matching Allow statements (with how the principal matched) and Denies."""
+
+    allows: list[tuple[Statement, PrincipalMatch]] = field(default_factory=list)
+    denies: list[Statement] = field(default_factory=list)
+
+
+def scan_explain(
+    policy: Policy,
+    action_l: str,
+    action: str,
+    resource: str,
+    who: Principal,
+    ctx: Context,
+    out: Scan,
+    near: list[NearMiss],
+    has_boundary: bool,
+) -> None:
+    needs_principal = policy.type in (PolicyType.KEY, PolicyType.RESOURCE, PolicyType.RCP, PolicyType.TRUST)
+    for st in policy.statements:
+        misses: list[Mismatch] = []
+        if not _action_matches(st, action_l):
+            misses.append(Mismatch(Element.ACTION, st.actions, (action,)))
+        if not _resource_matches(st, resource, ctx):
+            misses.append(Mismatch(Element.RESOURCE, tuple(p.text for p in st.resources), (resource,)))
+        pm = PrincipalMatch.PRINCIPAL
+        if needs_principal:
+            pm = _principal_match(st, who, has_boundary)
+            if pm is PrincipalMatch.NONE and st.principal is not None:
+                p = st.principal
+                listed = ("*",) if p.wildcard else p.aws + p.service + p.federated
+                misses.append(Mismatch(Element.PRINCIPAL, listed, (who.arn,)))
+        for c in st.conditions:
+            if not c.holds(ctx):
+                misses.append(
+                    Mismatch(Element.CONDITION, c.values, c.actual(ctx), key=c.key, operator=c.operator, path=c.path)
+                )
+            if len(misses) > 1:
+                break
+        if not misses:
+            if st.effect is Effect.DENY:
+                out.denies.append(st)
+            else:
+                out.allows.append((st, pm))
+        elif len(misses) == 1 and (misses[0].element is not Element.ACTION or _same_service(st, action_l)):
+            near.append(NearMiss(ref(policy, st), misses[0]))
+
+
+def _same_service(st: Statement, action_l: str) -> bool:
+    """A statement written for another service (``ec2:*`` against ``kms:CreateGrant``) is no near miss."""
+    prefix = action_l.split(":", 1)[0] + ":"
+    return st.not_action or any(a.lower().startswith(prefix) for a in st.actions)
+
+
+def ref(policy: Policy, st: Statement) -> StatementRef:
+    return StatementRef(policy.type, policy.name, st.label, st.index, st.effect)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Grants
+
+
+def _grant_operation(action_l: str) -> str | None:
+    if not action_l.startswith("kms:"):
+        return None
+    return _GRANT_OPS_LOWER.get(action_l[4:])
+
+
+_GRANT_OPS_LOWER = {
+    op.lower(): op
+    for op in (
+        "Decrypt",
+        "Encrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "GenerateDataKeyWithoutPlaintext",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+        "Sign",
+        "Verify",
+        "GetPublicKey",
+        "CreateGrant",
+        "RetireGrant",
+        "DescribeKey",
+        "GenerateMac",
+        "VerifyMac",
+        "DeriveSharedSecret",
+    )
+}
+
+
+def _grantee_match(grant: Grant, who: Principal) -> PrincipalMatch:
+    """A grant to a role covers its sessions; to an account, the account's principals through IAM.
+
+    ASSUMPTION (docs/assumptions.md, "grant to an account"): KMS documents accounts as valid grantees
+    without saying how they are evaluated; kmslaunch treats them like an account in a key policy.
+    """
+    g = grant.grantee
+    if g == who.arn:
+        return PrincipalMatch.PRINCIPAL
+    if who.type is PrincipalType.SERVICE:
+        return PrincipalMatch.NONE
+    if who.type is PrincipalType.ASSUMED_ROLE and g == who.principal_arn:
+        return PrincipalMatch.ROLE
+    if who.account and g in (who.account, f"arn:{who.partition}:iam::{who.account}:root"):
+        return PrincipalMatch.PRINCIPAL if who.type is PrincipalType.ACCOUNT else PrincipalMatch.ACCOUNT
+    if who.type is PrincipalType.ASSUMED_ROLE and not who.role_path_known:
+        try:
+            gp = parse_principal(g)
+        except ValueError:
+            return PrincipalMatch.NONE
+        if gp.type is PrincipalType.ASSUMED_ROLE and gp.account == who.account and gp.name == who.name:
+            return PrincipalMatch.ROLE
+    return PrincipalMatch.NONE
+
+
+def grants_for(
+    grants: tuple[Grant, ...],
+    who: Principal,
+    encryption_context: Mapping[str, str] | None,
+    action_l: str,
+    near: list[NearMiss] | None,
+) -> list[tuple[Grant, PrincipalMatch]]:
+    """The grants that allow this request, with how each names the caller; near misses when explaining."""
+    op = _grant_operation(action_l)
+    out: list[tuple[Grant, PrincipalMatch]] = []
+    if op is None or not grants:
+        return out
+    for g in grants:
+        gm = _grantee_match(g, who)
+        op_ok = op in g.operations
+        cons_ok = g.constraints_hold(op, encryption_context)
+        if gm is not PrincipalMatch.NONE and op_ok and cons_ok:
+            out.append((g, gm))
+        elif near is not None:
+            ref = StatementRef("grant", g.grant_id, g.grant_id, 0, Effect.ALLOW)
+            misses = []
+            if gm is PrincipalMatch.NONE:
+                misses.append(Mismatch(Element.GRANTEE, (g.grantee,), (who.arn,)))
+            if not op_ok:
+                misses.append(Mismatch(Element.OPERATION, tuple(sorted(g.operations)), (op,)))
+            if not cons_ok:
+                expected = dict(g.context_equals or g.context_subset or {})
+                misses.append(
+                    Mismatch(
+                        Element.CONSTRAINT,
+                        tuple(f"{k}={v}" for k, v in expected.items()),
+                        tuple(f"{k}={v}" for k, v in (encryption_context or {}).items()),
+                    )
+                )
+            if len(misses) == 1:
+                near.append(NearMiss(ref, misses[0]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+ACCOUNT, ROLE, PRINCIPAL = 1, 2, 4  # PrincipalMatch kinds as bits of the fast path's masks
+BIT = {PrincipalMatch.ACCOUNT: ACCOUNT, PrincipalMatch.ROLE: ROLE, PrincipalMatch.PRINCIPAL: PRINCIPAL}
+_CANDIDATE_CACHE_LIMIT = 4096
+
+# A statement that passed the static elements for one (action, principal, resource): its Effect, how the
+# principal matched (as a bit), whether the resource must still be matched per request (policy variables),
+# and its conditions.
+_Candidate = tuple[Statement, int, bool, bool, tuple[Any, ...]]
+
+
+def _candidates(policy: Policy, action_l: str, resource: str, who: Principal, has_boundary: bool) -> list[_Candidate]:
+    """The statements of ``policy`` whose Action, Principal and (variable-free) Resource match this request,
+    computed once per (action, principal, resource) and cached on the policy."""
+    needs_principal = policy.type in _PRINCIPAL_TYPES
+    out: list[_Candidate] = []
+    for st in _statements_for(policy, action_l):
+        if needs_principal:
+            pm = _principal_match(st, who, has_boundary)
+            if pm is PrincipalMatch.NONE:
+                continue
+            bit = BIT[pm]
+        else:
+            bit = PRINCIPAL
+        dynamic = any(p.template is not None for p in st.resources)
+        if not dynamic and not _resource_matches(st, resource, _EMPTY):
+            continue
+        # The conditions' compiled tests, called directly: one call per condition on the hot path.
+        out.append((st, bit, st.effect is Effect.DENY, dynamic, tuple(c._test for c in st.conditions)))
+    cache = policy._candidates
+    if len(cache) > _CANDIDATE_CACHE_LIMIT:
+        cache.clear()
+    cache[(action_l, who.arn, who.principal_arn, has_boundary, resource)] = out
+    return out
+
+
+_EMPTY: dict[str, tuple[str, ...]] = {}
+_PRINCIPAL_TYPES = frozenset({PolicyType.KEY, PolicyType.RESOURCE, PolicyType.RCP, PolicyType.TRUST})
+
+
+def eval_fast(
+    policy: Policy, action_l: str, resource: str, who: Principal, ctx: Context, has_boundary: bool
+) -> tuple[int, bool]:
+    """(bits of the Allow statements that apply, whether a Deny applies) for one policy."""
+    cands = policy._candidates.get((action_l, who.arn, who.principal_arn, has_boundary, resource))
+    if cands is None:
+        cands = _candidates(policy, action_l, resource, who, has_boundary)
+    allow = 0
+    for st, bit, deny, dynamic, tests in cands:
+        if dynamic and not _resource_matches(st, resource, ctx):
+            continue
+        for test in tests:
+            if not test(ctx):
+                break
+        else:
+            if deny:
+                return allow, True
+            allow |= bit
+    return allow, False
