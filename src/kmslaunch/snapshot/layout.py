@@ -54,3 +54,8 @@ ORG_POLICY = "organizations/describe-policy"
 # Organizations says this when the account is in no organization; the collector records it in snapshot.json's
 # errors, and the loader reads it as "known: not in an organization".
 NOT_IN_ORG = "AWSOrganizationsNotInUseException"
+
+# Launch templates record themselves on the instances they launch with these AWS tags; describe-instances has no
+# other trace of the template.
+LT_ID_TAG = "aws:ec2launchtemplate:id"
+LT_VERSION_TAG = "aws:ec2launchtemplate:version"

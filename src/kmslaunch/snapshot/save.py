@@ -16,7 +16,7 @@ from typing import Any
 from kmslaunch.snapshot import layout as L
 from kmslaunch.snapshot.errors import Problem, SnapshotError
 from kmslaunch.snapshot.jsonio import dumps
-from kmslaunch.snapshot.load import LT_ID_TAG, LT_VERSION_TAG
+from kmslaunch.snapshot.layout import LT_ID_TAG, LT_VERSION_TAG
 from kmslaunch.world.autoscaling import AutoScaling
 from kmslaunch.world.cloudtrail import Trail
 from kmslaunch.world.documents import Document
