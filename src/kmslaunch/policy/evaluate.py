@@ -271,7 +271,9 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
     key = is_kms_key(req.action, resource)
     grants = 0
     if key and ps.grants:
-        for _, pm in grants_for(ps.grants, who, req.encryption_context, action_l, None):
+        for _, pm in grants_for(
+            ps.grants, who, req.encryption_context, action_l, None, ctx.get("kms:grantoperations", ())
+        ):
             grants |= BIT[pm]
     res_acct = ps.resource_account or resource_account(resource)
     # A resource ARN without an account ("*", S3 buckets) is decided as the caller's own account.
@@ -352,7 +354,9 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
     key = is_kms_key(req.action, req.resource)
     grants = 0
     if key:
-        for g, pm in grants_for(ps.grants, who, req.encryption_context, action_l, near):
+        for g, pm in grants_for(
+            ps.grants, who, req.encryption_context, action_l, near, ctx.get("kms:grantoperations", ())
+        ):
             grants |= BIT[pm]
             refs.grants.setdefault(BIT[pm], []).append(StatementRef("grant", g.grant_id, g.grant_id, 0, Effect.ALLOW))
     res_acct = ps.resource_account or resource_account(req.resource)

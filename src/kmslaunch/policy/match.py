@@ -203,6 +203,7 @@ def grants_for(
     encryption_context: Mapping[str, str] | None,
     action_l: str,
     near: list[NearMiss] | None,
+    requested_operations: tuple[str, ...] = (),
 ) -> list[tuple[Grant, PrincipalMatch]]:
     """The grants that allow this request, with how each names the caller; near misses when explaining."""
     op = _grant_operation(action_l)
@@ -211,7 +212,9 @@ def grants_for(
         return out
     for g in grants:
         gm = _grantee_match(g, who)
-        op_ok = op in g.operations
+        # A grant that allows CreateGrant allows only grants of operations it has itself
+        # (https://docs.aws.amazon.com/kms/latest/developerguide/grants.html).
+        op_ok = op in g.operations and (op != "CreateGrant" or set(requested_operations) <= g.operations)
         cons_ok = g.constraints_hold(op, encryption_context)
         if gm is not PrincipalMatch.NONE and op_ok and cons_ok:
             out.append((g, gm))
