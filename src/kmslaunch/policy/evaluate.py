@@ -221,26 +221,22 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
     hb = ps.boundary is not None
     deny_layers: list[Layer] = []
     missing: list[Layer] = []
-    if ps.scps and scps_apply(who, ps):
-        for level in ps.scps:
+    for levels, applies, layer in (
+        (ps.scps, bool(ps.scps) and scps_apply(who, ps), Layer.SCP),
+        (ps.rcps, bool(ps.rcps) and rcps_apply(req, ps, action_l), Layer.RCP),
+    ):
+        if not applies:
+            continue
+        # Every level of the organization path must allow; a Deny at any level denies.
+        for level in levels:
             here = 0
             for pol in level:
                 bits, denied = eval_fast(pol, action_l, resource, who, ctx, hb)
                 here |= bits
-                if denied and Layer.SCP not in deny_layers:
-                    deny_layers.append(Layer.SCP)
-            if not here and Layer.SCP not in missing:
-                missing.append(Layer.SCP)
-    if ps.rcps and rcps_apply(req, ps, action_l):
-        for level in ps.rcps:
-            here = 0
-            for pol in level:
-                bits, denied = eval_fast(pol, action_l, resource, who, ctx, hb)
-                here |= bits
-                if denied and Layer.RCP not in deny_layers:
-                    deny_layers.append(Layer.RCP)
-            if not here and Layer.RCP not in missing:
-                missing.append(Layer.RCP)
+                if denied and layer not in deny_layers:
+                    deny_layers.append(layer)
+            if not here and layer not in missing:
+                missing.append(layer)
     res = 0
     if ps.resource is not None:
         res, denied = eval_fast(ps.resource, action_l, resource, who, ctx, hb)

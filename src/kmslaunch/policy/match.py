@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kmslaunch.policy.decision import Element, Mismatch, NearMiss, StatementRef
-from kmslaunch.policy.grants import Grant
+from kmslaunch.policy.grants import GRANT_OPERATIONS, Grant
 from kmslaunch.policy.model import Effect, Policy, PolicyType, Statement
 from kmslaunch.policy.principals import Principal, PrincipalMatch, PrincipalType, match_principal, parse_principal
 from kmslaunch.policy.wildcard import compile_glob
@@ -148,28 +148,7 @@ def _grant_operation(action_l: str) -> str | None:
     return _GRANT_OPS_LOWER.get(action_l[4:])
 
 
-_GRANT_OPS_LOWER = {
-    op.lower(): op
-    for op in (
-        "Decrypt",
-        "Encrypt",
-        "GenerateDataKey",
-        "GenerateDataKeyPair",
-        "GenerateDataKeyPairWithoutPlaintext",
-        "GenerateDataKeyWithoutPlaintext",
-        "ReEncryptFrom",
-        "ReEncryptTo",
-        "Sign",
-        "Verify",
-        "GetPublicKey",
-        "CreateGrant",
-        "RetireGrant",
-        "DescribeKey",
-        "GenerateMac",
-        "VerifyMac",
-        "DeriveSharedSecret",
-    )
-}
+_GRANT_OPS_LOWER = {op.lower(): op for op in GRANT_OPERATIONS}
 
 
 def _grantee_match(grant: Grant, who: Principal) -> PrincipalMatch:
