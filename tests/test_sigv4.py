@@ -639,7 +639,7 @@ def endpoint() -> Iterator[tuple[str, list[Captured]]]:
         do_GET = do_POST = _serve
 
         def log_message(self, *args: Any) -> None:
-            pass
+            """Quiet: the tests read the captured requests, not the server's log."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
