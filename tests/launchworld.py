@@ -2,7 +2,8 @@
 
 References inside values: ``key:<name>`` the key's ARN, ``keyid:<name>`` its id, ``aliasarn:<name>`` its alias
 ARN, ``image:<name>`` an AMI id, ``user:<name>`` a user ARN (in the default account), ``template:<name>`` a
-launch template id, ``snapshot:<name>`` an image's root snapshot id, ``instance:<name>`` an instance id.
+launch template id, ``snapshot:<name>`` an image's root snapshot id (or a snapshot of ``snapshots``),
+``instance:<name>`` an instance id, ``volume:<name>`` a volume id.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from kmslaunch.launch.result import LaunchKind
 from kmslaunch.policy.grants import parse_grant
 from kmslaunch.world import builder as b
 from kmslaunch.world.autoscaling import LaunchConfiguration
-from kmslaunch.world.ec2 import Attachment, Instance, Volume
+from kmslaunch.world.ec2 import Attachment, Instance, Snapshot, Volume
 from kmslaunch.world.instances import InstanceState
 from kmslaunch.world.kms import KeyManager, KeyState, key_document
 from kmslaunch.world.world import World
@@ -75,7 +76,12 @@ def build(spec: dict[str, Any]) -> tuple[World, Refs]:
         if im.get("encrypted_with"):
             key = w.key_by_arn(refs.values[f"key:{im['encrypted_with']}"])
         image = b.add_image(
-            w, str(im.get("account", ACCOUNT)), REGION, name=name, encrypted_with=key, shared_with=im.get("shared_with")
+            w,
+            str(im.get("account", ACCOUNT)),
+            im.get("region", REGION),
+            name=name,
+            encrypted_with=key,
+            shared_with=im.get("shared_with"),
         )
         refs.values[f"image:{name}"] = image.image_id
         refs.values[f"snapshot:{name}"] = image.block_devices[0].snapshot_id or ""
@@ -125,6 +131,40 @@ def build(spec: dict[str, Any]) -> tuple[World, Refs]:
         ec2.volumes[vol.volume_id] = vol
         ec2.instances[i.instance_id] = i
         refs.values[f"instance:{name}"] = i.instance_id
+    for name, sn in (spec.get("snapshots") or {}).items():
+        # An EBS snapshot on its own, encrypted with a key when ``encrypted_with`` names one.
+        sn = sn or {}  # noqa: PLW2901 - an empty YAML mapping reads as None
+        key_arn = refs.values[f"key:{sn['encrypted_with']}"] if sn.get("encrypted_with") else None
+        snap = Snapshot(
+            w.ids.ec2("snap"),
+            str(sn.get("account", ACCOUNT)),
+            sn.get("size", 8),
+            key_arn is not None,
+            key_arn,
+            create_volume_permissions=list(sn.get("shared_with") or []),
+        )
+        w.account(snap.owner).region(sn.get("region", REGION)).ec2.snapshots[snap.snapshot_id] = snap
+        refs.values[f"snapshot:{name}"] = snap.snapshot_id
+    for name, inst in (spec.get("instances") or {}).items():
+        # An instance in a given state (running unless said), with no volumes of note.
+        inst = inst or {}  # noqa: PLW2901 - an empty YAML mapping reads as None
+        i = Instance(w.ids.ec2("i"), "ami-0", "t3.micro", "", "2026-01-01T00:00:00Z", inst.get("az", f"{REGION}a"))
+        i.state = InstanceState.from_label(inst.get("state", "running"))
+        w.account(ACCOUNT).region(REGION).ec2.instances[i.instance_id] = i
+        refs.values[f"instance:{name}"] = i.instance_id
+    for name, v in (spec.get("volumes") or {}).items():
+        # An EBS volume, encrypted with a key when ``key`` names one; ``attached_to`` an instance of ``instances``.
+        v = v or {}  # noqa: PLW2901 - an empty YAML mapping reads as None
+        key_arn = refs.values[f"key:{v['key']}"] if v.get("key") else None
+        vol = Volume(w.ids.ec2("vol"), v.get("size", 8), "gp3", v.get("az", f"{REGION}a"), key_arn is not None, key_arn)
+        vol.state = v.get("state", "available")
+        if v.get("attached_to"):
+            owner = w.account(ACCOUNT).region(REGION).ec2.instances[refs.values[f"instance:{v['attached_to']}"]]
+            vol.state = "in-use"
+            vol.attachments.append(Attachment(owner.instance_id, "/dev/sdf"))
+            owner.block_devices.append(("/dev/sdf", vol.volume_id))
+        w.account(ACCOUNT).region(REGION).ec2.volumes[vol.volume_id] = vol
+        refs.values[f"volume:{name}"] = vol.volume_id
     return w, refs
 
 
@@ -140,4 +180,6 @@ def launch(spec: dict[str, Any], refs: Refs) -> LaunchRequest:
         group=s.get("group"),
         instance_id=s.get("instance"),
         count=s.get("count", 1),
+        volume_id=s.get("volume"),
+        device=s.get("device"),
     )

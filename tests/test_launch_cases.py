@@ -4,7 +4,10 @@
 ``calls``: the permission checks in order, each ``[action, decision, denied_by]`` (denied_by optional);
 ``principals``: the principal of each call, in order; ``volume_keys``: the key (reference) of each volume;
 ``key_sources``: how each volume's key was found; ``grants_on``: {key name: number of grants after the launch};
-``activity``: the StatusCode of the Auto Scaling activity; ``context``: {call index: {key: value}} that must hold.
+``activity``: the StatusCode of the Auto Scaling activity; ``context``: {call index: {key: value}} that must hold
+(``kms:EncryptionContext:<k>`` keys are read from the call's encryption context); ``view_state``: the State of the
+resource the matching describe call shows (describe-volumes, describe-snapshots, describe-images), whose id
+expectations can name as ``new:volume``, ``new:snapshot`` or ``new:image``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ def test_launch_case(case: dict[str, Any]) -> None:
     world, refs = build(case.get("world") or {})
     req = launch(case["launch"], refs)
     result = simulate(world, req)
+    for field, ref in (("Volumes", "VolumeId"), ("Snapshots", "SnapshotId"), ("Images", "ImageId")):
+        # ``new:volume``, ``new:snapshot``, ``new:image``: the id of what the operation created (or changed).
+        if result.view and result.view.get(field):
+            refs.values[f"new:{field[:-1].lower()}"] = result.view[field][0][ref]
     expect = refs.sub(case["expect"])
     assert result.outcome.state == expect["state"], result.to_json()["outcome"]
     if "state_reason" in expect:
@@ -62,10 +69,19 @@ def test_launch_case(case: dict[str, Any]) -> None:
         group = world.account(req.account).region(req.region).autoscaling.groups[req.group or ""]
         assert group.activities and group.activities[-1].status_code == expect["activity"]
     for index, keys in (expect.get("context") or {}).items():
-        ctx = result.calls[int(index)].authorized.request.context
+        request = result.calls[int(index)].authorized.request
+        ctx = request.context
         for k, v in keys.items():
             got = ctx.get(k.lower())
+            prefix = "kms:encryptioncontext:"
+            if got is None and k.lower().startswith(prefix) and request.encryption_context:
+                value = request.encryption_context.get(k[len(prefix) :])
+                got = (value,) if value is not None else None
             assert (got[0] if got and len(got) == 1 else got) == v, (k, got)
+    if "view_state" in expect:
+        assert result.view is not None
+        shown = next(items[0] for items in result.view.values() if isinstance(items, list) and items)
+        assert shown["State"] == expect["view_state"], shown
     # Every call is in CloudTrail, with AWS's errorCode on the refused one.
     kms_events = [e for e in result.trail if e["eventSource"] == "kms.amazonaws.com"]
     refused = [e for e in kms_events if "errorCode" in e]

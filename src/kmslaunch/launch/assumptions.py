@@ -183,6 +183,114 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "Auto Scaling troubleshooting pages and reported activity texts",
         Confidence.INFERRED,
     ),
+    Assumption(
+        "create-volume-calls",
+        "KMS calls of CreateVolume",
+        "As the caller through EC2 (forward access, same context as launches): GenerateDataKeyWithoutPlaintext on "
+        "the volume's key with encryption context aws:ebs:id = the new vol- id (none when the snapshot has the same "
+        "key: its data key is reused), then ReEncrypt (kms:ReEncryptFrom the snapshot's key, kms:ReEncryptTo the "
+        "volume's) when the snapshot's key differs. No grant and no Decrypt until the volume is attached.",
+        "GenerateDataKeyWithoutPlaintext under the caller with aws:ebs:id (reference aws-encrypted-launch.md §1, "
+        "doc); the rest follows same-key-reuses-data-key and reencrypt-on-key-change",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "create-volume-async-failure",
+        "What a refused KMS call of CreateVolume shows",
+        "CreateVolume answers at once with the volume 'creating'; when a KMS call is then refused the volume goes to "
+        "state 'error' and stays in describe-volumes (until deleted). Volumes carry no state reason: kmslaunch "
+        "reports the refused call's KMS error (AccessDeniedException, DisabledException, KMSInvalidStateException) "
+        "as the outcome's error. A request EC2 refuses itself (UnauthorizedOperation, InvalidSnapshot.NotFound, a "
+        "KmsKeyId that does not resolve) fails synchronously and creates nothing.",
+        "'CreateVolume checks the key asynchronously: the call appears to succeed, the volume then fails' "
+        "(reference §1, doc); 'error' is a value of the EC2 VolumeState enum "
+        "(https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Volume.html); that a KMS failure ends there is "
+        "inferred",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "attach-volume-calls",
+        "KMS calls of AttachVolume",
+        "For an encrypted volume: CreateGrant as the caller through EC2 (grantee the instance identity "
+        "aws:ec2-infrastructure/<instance-id>, constraint EncryptionContextSubset aws:ebs:id = the volume, retiring "
+        "principal ec2.<region>.amazonaws.com, operations Decrypt), then Decrypt by the instance identity, with the "
+        "context of launches. To a stopped instance only the grant is made: the instance identity decrypts at the "
+        "next StartInstances.",
+        "EBS 'How EBS encryption works' and real CloudTrail records (reference §1, doc); the stopped-instance case "
+        "is not documented",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "attach-volume-states",
+        "AttachVolume preconditions",
+        "Checked synchronously, in this order, after ec2:AttachVolume is authorized on the volume and the instance: "
+        "the volume exists (InvalidVolume.NotFound), the instance exists (InvalidInstanceID.NotFound) and is running "
+        "or stopped (IncorrectState), the volume is available (VolumeInUse when in-use, IncorrectState otherwise), "
+        "both are in the same Availability Zone (InvalidVolume.ZoneMismatch), the device is free "
+        "(InvalidParameterValue). The order and the messages' exact words are not documented.",
+        "https://docs.aws.amazon.com/ebs/latest/userguide/ebs-attaching-volume.html; EC2 error codes "
+        "(https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html)",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "attach-volume-failure",
+        "What a refused KMS call of AttachVolume shows",
+        "AttachVolume answers 'attaching'; the KMS calls follow and, when one is refused, the attachment fails: the "
+        "volume stays 'available' with no attachment, and kmslaunch's outcome state is 'failed'. A key that is "
+        "disabled, pending deletion or pending import gives Client.CustomerKeyHasBeenRevoked 'Volume vol-… cannot be "
+        "attached. The encrypted volume was unable to access the KMS key.'; a call refused by policy gives "
+        "Client.InternalError 'Client.InternalError: Client error on attach: EC2 could not use the KMS key of vol-…'.",
+        "the CustomerKeyHasBeenRevoked code and message are documented for AttachVolume with a disabled key "
+        "(reference §5, doc); that it is asynchronous, and the text for refused permissions, are choices",
+        Confidence.UNKNOWN,
+    ),
+    Assumption(
+        "copy-snapshot-calls",
+        "KMS calls of CopySnapshot",
+        "As the caller through EC2, each with encryption context aws:ebs:id = the NEW snapshot id: DescribeKey on "
+        "the source snapshot's key (when it is encrypted); GenerateDataKeyWithoutPlaintext on the copy's key; "
+        "ReEncrypt (kms:ReEncryptFrom the source key, kms:ReEncryptTo the copy's key) when the keys differ. Across "
+        "regions ReEncrypt cannot be used (keys are regional): a Decrypt on the source key through EC2 of the source "
+        "region comes before GenerateDataKeyWithoutPlaintext instead. The first refused call ends the copy.",
+        "kms:DescribeKey and the new snapshot's id as context are documented "
+        "(https://docs.aws.amazon.com/ebs/latest/userguide/ebs-copy-snapshot.html); the other calls are inferred "
+        "from EBS's use of KMS",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "copy-snapshot-target-key",
+        "The key of a snapshot copy without KmsKeyId",
+        "The source snapshot's key when the copying account owns it in the destination region; otherwise (another "
+        "region, or a snapshot shared from another account) the destination region's default EBS key. An "
+        "unencrypted source is copied encrypted, under the default key, when Encrypted is set or encryption by "
+        "default is on. KmsKeyId requires Encrypted and must name a key of the destination region.",
+        "API_CopySnapshot ('By default, encrypted snapshot copies use the default KMS key'; 'The key must exist in "
+        "the destination region' for CopyImage); keeping the source's key within one account and region is inferred",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "copy-snapshot-failure",
+        "What a refused KMS call of CopySnapshot shows",
+        "CopySnapshot answers with the new snapshot id; a refused KMS call (DescribeKey included) leaves the new "
+        "snapshot in state 'error', with the refused call's KMS error as its StateMessage and the outcome's error.",
+        "EC2 SnapshotState includes 'error' "
+        "(https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Snapshot.html); whether EC2 checks DescribeKey "
+        "before answering is not documented",
+        Confidence.UNKNOWN,
+    ),
+    Assumption(
+        "copy-image",
+        "CopyImage",
+        "ec2:CopyImage authorized; the source image must be visible to the account (owned, public or with a launch "
+        "permission) and, when shared, its snapshots too (createVolumePermission), else InvalidAMIID.NotFound / "
+        "InvalidSnapshot.NotFound synchronously. Then one snapshot copy per EBS block device, in device order, as "
+        "CopySnapshot makes it; the first refused call ends the copy: the new image is 'failed' with the StateReason "
+        "of a failed launch (Client.InternalError, or Client.InvalidKMSKey.InvalidState for a key state), and the "
+        "snapshots copied so far stay.",
+        "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/CopyingAMIs.html (read access to the backing snapshots, "
+        "key in the destination region); the failure's shape is a choice",
+        Confidence.UNKNOWN,
+    ),
 )
 
 

@@ -115,6 +115,8 @@ def _record(
             "sourceEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
             "destinationEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
         }
+    elif call.operation == "DescribeKey":
+        request = {"keyId": call.key_arn}
     else:
         request = {"keyId": call.key_arn, "encryptionContext": dict(call.encryption_context), "keySpec": "AES_256"}
     error_code = None
@@ -137,4 +139,5 @@ def _record(
         error_code=error_code,
         error_message=refused.error_message if refused else None,
         resources=[{"accountId": account, "type": "AWS::KMS::Key", "ARN": call.key_arn}],
+        read_only=call.operation == "DescribeKey",
     )

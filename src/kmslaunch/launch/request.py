@@ -7,15 +7,25 @@ from typing import Any
 
 from kmslaunch.world.world import World
 
+from .copies import copy_image, copy_snapshot
 from .params import parse_run_params
 from .result import LaunchKind, LaunchResult
 from .run import auto_scaling_launch, fleet_launch, run_instances, start_instances
+from .volumes import attach_volume, create_volume
+
+_EBS_OPERATIONS = {
+    LaunchKind.CREATE_VOLUME: create_volume,
+    LaunchKind.COPY_SNAPSHOT: copy_snapshot,
+    LaunchKind.COPY_IMAGE: copy_image,
+}
 
 
 @dataclass(frozen=True)
 class LaunchRequest:
     """``params`` are run-instances --cli-input-json for RunInstances, EC2 Fleet and Spot; ``group`` names the
-    Auto Scaling group; ``instance_id`` the instance StartInstances starts."""
+    Auto Scaling group; ``instance_id`` the instance StartInstances starts (or AttachVolume attaches to).
+    CreateVolume, CopySnapshot and CopyImage take ``params`` as their CLI's --cli-input-json; AttachVolume takes
+    ``volume_id``, ``instance_id`` and ``device``."""
 
     kind: LaunchKind
     account: str
@@ -27,6 +37,8 @@ class LaunchRequest:
     instance_id: str | None = None
     count: int = 1
     source: str = "launch parameters"
+    volume_id: str | None = None
+    device: str | None = None
 
 
 def simulate(world: World, req: LaunchRequest) -> LaunchResult:
@@ -37,6 +49,15 @@ def simulate(world: World, req: LaunchRequest) -> LaunchResult:
     if req.kind is LaunchKind.START_INSTANCES:
         assert req.instance_id is not None and req.caller is not None
         return start_instances(world, req.account, req.region, req.instance_id, req.caller, source_ip=req.source_ip)
+    if req.kind is LaunchKind.ATTACH_VOLUME:
+        assert req.caller is not None and req.volume_id is not None and req.instance_id is not None
+        return attach_volume(
+            world, req.account, req.region, req.volume_id, req.instance_id, req.device, req.caller, req.source_ip
+        )
+    ebs_operation = _EBS_OPERATIONS.get(req.kind)
+    if ebs_operation is not None:
+        assert req.caller is not None
+        return ebs_operation(world, req.account, req.region, req.params, req.caller, req.source_ip)
     params = parse_run_params(req.params, req.source)
     if req.kind is LaunchKind.RUN_INSTANCES:
         assert req.caller is not None
