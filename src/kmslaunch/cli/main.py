@@ -6,7 +6,9 @@ import click
 
 from kmslaunch import __version__
 from kmslaunch.cli.assumptions import assumptions_command
+from kmslaunch.cli.audit import audit_command
 from kmslaunch.cli.authorize import authorize_command
+from kmslaunch.cli.collect import collect_command
 from kmslaunch.cli.demo import demo_command
 from kmslaunch.cli.doctor import doctor_command, fix_command
 from kmslaunch.cli.serve import serve_command
@@ -26,6 +28,8 @@ cli.add_command(doctor_command)
 cli.add_command(fix_command)
 cli.add_command(serve_command)
 cli.add_command(assumptions_command)
+cli.add_command(collect_command)
+cli.add_command(audit_command)
 
 
 def main() -> None:

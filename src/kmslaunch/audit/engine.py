@@ -1,0 +1,430 @@
+"""Every launch path of a snapshot, simulated once per distinct case, the failures diagnosed by the doctor.
+
+Launch paths:
+
+- each Auto Scaling group, launching one instance as its service-linked role;
+- each launch template's default version, launched by each principal allowed ``ec2:RunInstances``;
+- each principal allowed ``ec2:RunInstances`` with each enabled key of its account and region usable for EBS
+  (symmetric customer keys and ``aws/ebs``): a RunInstances of an image whose root snapshot is unencrypted, with
+  ``Encrypted`` and ``KmsKeyId`` set to the key;
+- each region's default EBS key, when encryption by default is on, by each of those principals.
+
+What is indexed rather than evaluated pair by pair: ``ec2:RunInstances`` is decided once per principal and
+region; principals with the same identity policies, boundary and tags form a group, simulated once per key (or
+template, or region) unless the key's policy, its grants or an SCP names the principal; a launch that fails is
+diagnosed (and its fix verified) once, on a slice of the world holding only the accounts the launch touches.
+Simulations run on one deep copy of the world; what a launch leaves behind (instances, volumes, grants,
+CloudTrail records, scaling activities) is rolled back after each, so that no launch sees another's grants.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from kmslaunch.doctor.diagnose import diagnose
+from kmslaunch.launch.errors import Ec2Error, NotInWorld
+from kmslaunch.launch.plan import ensure_aws_ebs
+from kmslaunch.launch.request import LaunchRequest, simulate
+from kmslaunch.launch.result import LaunchKind, LaunchResult
+from kmslaunch.policy.errors import KmslaunchError
+from kmslaunch.policy.principals import PrincipalType, parse_principal
+from kmslaunch.world.autoscaling import AutoScaling
+from kmslaunch.world.builder import add_image
+from kmslaunch.world.cloudtrail import Trail
+from kmslaunch.world.documents import Document
+from kmslaunch.world.ec2 import Ec2
+from kmslaunch.world.iam import Iam
+from kmslaunch.world.kms import AWS_EBS_ALIAS, Key, KeyManager, KeyState
+from kmslaunch.world.world import Region, World
+
+from .launchers import Launcher, Tokens, key_tokens, launchers, org_tokens
+from .lint import LintFinding, Severity, lint_world
+
+ASG = "auto-scaling-group"
+TEMPLATE = "launch-template"
+PRINCIPAL_KEY = "principal-key"
+DEFAULT_KEY = "default-key"
+FAILED_STATES = frozenset({"terminated", "stopped", "failed"})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one distinct simulation found: the launch's final state, and for a failure the first finding's
+    headline, the layer that refused, and the doctor's fix (``FixPlan`` as JSON, ``verified`` when the launch
+    succeeded with it)."""
+
+    state: str
+    fails: bool
+    cause: str | None = None
+    headline: str | None = None
+    fix: dict[str, Any] | None = None
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "fails": self.fails,
+            "cause": self.cause,
+            "headline": self.headline,
+            "fix": self.fix,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class PathResult:
+    """One launch path and what it gives; ``representative`` is the principal actually simulated when this
+    path shares its result with a group of principals with the same policies."""
+
+    kind: str
+    account: str
+    region: str
+    target: str
+    principal: str | None
+    key: str | None
+    outcome: Outcome
+    representative: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "account": self.account,
+            "region": self.region,
+            "target": self.target,
+            "principal": self.principal,
+            "key": self.key,
+            **self.outcome.to_json(),
+            "representative": self.representative,
+        }
+
+
+@dataclass
+class AuditReport:
+    snapshot: str
+    paths: list[PathResult]
+    lint: list[LintFinding]
+    unknown: tuple[str, ...] = ()
+    simulations: int = 0
+    diagnoses: int = 0
+
+    @property
+    def failing(self) -> list[PathResult]:
+        return [p for p in self.paths if p.outcome.fails]
+
+    def by_cause(self) -> dict[str, int]:
+        counts = Counter(p.outcome.cause or "unknown" for p in self.failing)
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def by_kind(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for p in self.paths:
+            row = out.setdefault(p.kind, {"paths": 0, "failing": 0, "not_simulated": 0})
+            row["paths"] += 1
+            row["failing"] += p.outcome.fails
+            row["not_simulated"] += p.outcome.state in ("rejected", "unknown")
+        return out
+
+    @property
+    def lint_errors(self) -> int:
+        return sum(f.severity is Severity.ERROR for f in self.lint)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failing or self.lint_errors else 0
+
+
+@dataclass
+class _Case:
+    """One distinct simulation and the paths that share its result."""
+
+    request: LaunchRequest
+    paths: list[tuple[str, str, str, str, str | None, str | None]] = field(default_factory=list)
+    representative: str | None = None
+
+
+class _Sandbox:
+    """Simulates on one world and rolls back what each launch leaves behind."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.trails = [r.trail.events for a in world.accounts.values() for r in a.regions.values()]
+        self.keys = [k for a in world.accounts.values() for r in a.regions.values() for k in r.kms.keys.values()]
+
+    def run(self, req: LaunchRequest) -> LaunchResult:
+        region = self.world.account(req.account).region(req.region)
+        ec2, groups = region.ec2, region.autoscaling.groups
+        instances, volumes = dict(ec2.instances), dict(ec2.volumes)
+        trails = [len(t) for t in self.trails]
+        grants = [len(k.grants) for k in self.keys]
+        asg = {n: (len(g.activities), list(g.instances)) for n, g in groups.items()}
+        try:
+            return simulate(self.world, req)
+        finally:
+            ec2.instances, ec2.volumes = instances, volumes
+            for t, n in zip(self.trails, trails, strict=True):
+                del t[n:]
+            for k, n in zip(self.keys, grants, strict=True):
+                del k.grants[n:]
+            for name, (n, members) in asg.items():
+                del groups[name].activities[n:]
+                groups[name].instances = members
+
+
+def ebs_keys(world: World, account: str, region: str) -> list[Key]:
+    """Enabled symmetric encryption keys EBS can use: the customer's and ``aws/ebs``."""
+    kms = world.accounts[account].regions[region].kms
+    ebs_id = kms.aliases.get(AWS_EBS_ALIAS)
+    out = []
+    for key in kms.keys.values():
+        if key.state is not KeyState.ENABLED or key.key_usage != "ENCRYPT_DECRYPT":
+            continue
+        if key.key_spec != "SYMMETRIC_DEFAULT":
+            continue
+        if key.manager is KeyManager.AWS and key.key_id != ebs_id:
+            continue  # aws/s3, aws/rds…: only their own service uses them
+        out.append(key)
+    return sorted(out, key=lambda k: k.arn)
+
+
+def audit(
+    world: World,
+    *,
+    snapshot: str = "",
+    unknown: tuple[str, ...] = (),
+    progress: Callable[[int], Any] | None = None,
+) -> AuditReport:
+    """Audit every launch path of ``world`` (which is not changed) and lint its key and KMS IAM policies.
+
+    ``progress`` is called with the number of distinct simulations before they start, then with 1 after each
+    (``None``: no progress reported)."""
+    lint = lint_world(world)
+    work = copy.deepcopy(world)
+    cases: dict[tuple[Any, ...], _Case] = {}
+    paths: list[PathResult] = []
+    org = org_tokens(work)
+    for account in sorted(work.accounts):
+        for region in sorted(work.accounts[account].regions):
+            _enumerate(work, account, region, org, cases, paths)
+    sandbox = _Sandbox(work)
+    fresh = _Fresh()
+    if progress is not None:
+        progress(len(cases))
+    diagnoses = 0
+    for case in cases.values():
+        outcome, diagnosed = _simulate(work, sandbox, case.request, fresh)
+        diagnoses += diagnosed
+        for kind, account, region, target, principal, key in case.paths:
+            rep = case.representative if principal is not None and principal != case.representative else None
+            paths.append(PathResult(kind, account, region, target, principal, key, outcome, rep))
+        if progress is not None:
+            progress(1)
+    paths.sort(key=lambda p: (p.account, p.region, p.kind, p.target, p.principal or ""))
+    return AuditReport(snapshot, paths, lint, unknown, len(cases), diagnoses)
+
+
+def _enumerate(
+    work: World, account: str, region: str, org: Tokens, cases: dict[tuple[Any, ...], _Case], paths: list[PathResult]
+) -> None:
+    r = work.accounts[account].regions[region]
+    for name in sorted(r.autoscaling.groups):
+        req = LaunchRequest(LaunchKind.AUTO_SCALING, account, region, group=name)
+        _add(cases, (ASG, account, region, name), req, None, (ASG, account, region, name, None, None))
+    if not r.kms.known:
+        return
+    who = launchers(work, account, region)
+    if not who:
+        return
+    ensure_aws_ebs(work, account, region)
+    keys = ebs_keys(work, account, region)
+    region_tokens = org
+    for key in keys:
+        region_tokens = region_tokens | key_tokens(key)
+    image = add_image(work, account, region, name="kmslaunch-audit-unencrypted-root")
+    base = {"ImageId": image.image_id, "MinCount": 1, "MaxCount": 1, "InstanceType": "t3.micro"}
+    for launcher in who:
+        for key in keys:
+            if not key.policy_known:
+                paths.append(
+                    PathResult(
+                        PRINCIPAL_KEY,
+                        account,
+                        region,
+                        key.arn,
+                        launcher.arn,
+                        key.arn,
+                        Outcome("unknown", False, note="the key policy was not collected"),
+                    )
+                )
+                continue
+            params = dict(base)
+            params["BlockDeviceMappings"] = [
+                {"DeviceName": "/dev/xvda", "Ebs": {"Encrypted": True, "KmsKeyId": key.arn}}
+            ]
+            tokens = org | key_tokens(key)
+            _add_as(cases, region, launcher, tokens, params, (PRINCIPAL_KEY, key.arn, key.arn))
+        for lt in sorted(r.ec2.launch_templates.values(), key=lambda t: t.template_id):
+            params = {"LaunchTemplate": {"LaunchTemplateId": lt.template_id, "Version": "$Default"}}
+            params.update(MinCount=1, MaxCount=1)
+            _add_as(cases, region, launcher, region_tokens, params, (TEMPLATE, lt.template_id, None))
+        if r.ec2.defaults.known and r.ec2.defaults.encryption_by_default:
+            target = r.ec2.defaults.default_kms_key_id
+            _add_as(cases, region, launcher, region_tokens, dict(base), (DEFAULT_KEY, target, target))
+
+
+def _add(
+    cases: dict[tuple[Any, ...], _Case],
+    signature: tuple[Any, ...],
+    req: LaunchRequest,
+    representative: str | None,
+    path: tuple[str, str, str, str, str | None, str | None],
+) -> None:
+    case = cases.get(signature)
+    if case is None:
+        case = cases[signature] = _Case(req, representative=representative)
+    case.paths.append(path)
+
+
+def _add_as(
+    cases: dict[tuple[Any, ...], _Case],
+    region: str,
+    launcher: Launcher,
+    tokens: Tokens,
+    params: dict[str, Any],
+    path: tuple[str, str, str | None],
+) -> None:
+    kind, target, key = path
+    # Principals a policy names are simulated on their own; the others share their group's simulation.
+    who: Any = launcher.arn if tokens.names(launcher) else launcher.group
+    req = LaunchRequest(
+        LaunchKind.RUN_INSTANCES, launcher.account, region, params, launcher.arn, source=f"audit {kind} {target}"
+    )
+    signature = (kind, target, launcher.account, region, who)
+    _add(cases, signature, req, launcher.arn, (kind, launcher.account, region, target, launcher.arn, key))
+
+
+def _simulate(work: World, sandbox: _Sandbox, req: LaunchRequest, fresh: _Fresh) -> tuple[Outcome, int]:
+    try:
+        result = sandbox.run(req)
+    except NotInWorld as exc:
+        return Outcome("unknown", False, note=str(exc)), 0
+    except Ec2Error as exc:
+        return Outcome("rejected", False, cause=f"ec2:{exc.code}", note=exc.message), 0
+    except KmslaunchError as exc:
+        return Outcome("unknown", False, note=str(exc)), 0
+    state = result.outcome.state
+    if result.succeeded:
+        return Outcome(state, False), 0
+    if state == "rejected" or state not in FAILED_STATES:
+        err = result.outcome.error or {}
+        return Outcome(state, False, cause=f"ec2:{err.get('Code', state)}", note=err.get("Message")), 0
+    first = result.refused_calls[0] if result.refused_calls else None
+    # Launches by the same caller refused the same way on the same key get the same diagnosis (a template and
+    # a direct RunInstances with that template's key): diagnose once.
+    why: tuple[Any, ...] | None = None
+    if first is not None:
+        why = (req.account, req.region, result.principal, first.action, first.resource, first.call.principal.arn)
+        why = (*why, first.verdict, first.denied_by, tuple(c.resource for c in result.calls))
+        if why in fresh.outcomes:
+            return fresh.outcomes[why], 0
+    try:
+        diag = diagnose(_slice(work, req, result, fresh), req)
+    except KmslaunchError as exc:
+        cause = first.denied_by[0] if first and first.denied_by else "unknown"
+        return Outcome(state, True, cause=cause, note=f"no diagnosis: {exc}"), 1
+    finding = diag.findings[0] if diag.findings else None
+    plan = next((p for p in diag.plans if p.verified), diag.plans[0] if diag.plans else None)
+    fix = None
+    if plan is not None:
+        fix = {"title": plan.title, "verified": plan.verified, "unresolved": plan.unresolved, "fixes": plan.to_json()}
+    outcome = Outcome(
+        state,
+        True,
+        cause=finding.layer if finding else (first.denied_by[0] if first and first.denied_by else "unknown"),
+        headline=finding.headline if finding else None,
+        fix=fix,
+    )
+    if why is not None:
+        fresh.outcomes[why] = outcome
+    return outcome, 1
+
+
+class _Fresh:
+    """Policy documents re-parsed once, for the slices the doctor copies: the evaluator caches candidate
+    statements on each parsed policy, and in the audit's world those caches hold every principal evaluated, which
+    copying would carry along each fix round. The doctor only ever evaluates copies, so these stay empty."""
+
+    def __init__(self) -> None:
+        self.docs: dict[int, Document] = {}
+        self.outcomes: dict[tuple[Any, ...], Outcome] = {}  # diagnoses by how the launch was refused
+
+    def doc(self, d: Document) -> Document:
+        got = self.docs.get(id(d))
+        if got is None:
+            got = self.docs[id(d)] = Document.parse(d.raw, d.policy.type, d.policy.name)
+        return got
+
+    def inline(self, docs: dict[str, Document]) -> dict[str, Document]:
+        return {k: self.doc(v) for k, v in docs.items()}
+
+
+def _slice(world: World, req: LaunchRequest, result: LaunchResult, fresh: _Fresh) -> World:
+    """The part of the world a launch touches, for the doctor, which copies its world once per fix round: the
+    launching account with only the caller (or the group's service-linked role) in IAM and the launch region's
+    keys, images, snapshots and templates; the accounts of the keys and snapshots the launch used; the
+    organization. Instances, volumes and CloudTrail records are left out: a new launch reads none of them."""
+    part = World(clock=world.clock, ids=world.ids, partition=world.partition)
+    part.organization = replace(
+        world.organization,
+        policies={k: replace(p, document=fresh.doc(p.document)) for k, p in world.organization.policies.items()},
+    )
+    accounts = {req.account} | {c.resource.split(":")[4] for c in result.calls if c.resource.count(":") >= 5}
+    accounts |= {v.snapshot.owner for v in result.volumes if v.snapshot is not None}
+    for a in sorted(accounts):
+        src = world.accounts.get(a)
+        if src is None:
+            continue
+        acct = part.account(a)
+        acct.iam = _trim_iam(src.iam, [result.principal] if a == req.account else [], fresh)
+        r = src.regions.get(req.region)
+        if r is None:
+            continue
+        ec2 = Ec2(
+            images=r.ec2.images,
+            snapshots=r.ec2.snapshots,
+            launch_templates=r.ec2.launch_templates,
+            defaults=r.ec2.defaults,
+        )
+        groups = {req.group: r.autoscaling.groups[req.group]} if req.group in r.autoscaling.groups else {}
+        asg = AutoScaling(groups=groups, launch_configurations=r.autoscaling.launch_configurations)
+        # Only the keys the launch used, and aws/ebs (the doctor may propose launching with it).
+        used = {c.resource for c in result.calls} | {r.kms.aliases.get(AWS_EBS_ALIAS, "")}
+        keys = {k: replace(v, policy=fresh.doc(v.policy)) for k, v in r.kms.keys.items() if {k, v.arn} & used}
+        kms = replace(r.kms, keys=keys)
+        acct.regions[req.region] = Region(req.region, kms, ec2, asg, Trail(known=r.trail.known))
+    return part
+
+
+def _trim_iam(iam: Iam, callers: list[str], fresh: _Fresh) -> Iam:
+    """``iam`` with only the users and roles among ``callers`` (by name), their groups and policies."""
+    out = Iam(known=iam.known)
+    arns: list[str] = []
+    for arn in callers:
+        p = parse_principal(arn)
+        if p.type is PrincipalType.USER and p.name in iam.users:
+            user = out.users[p.name] = replace(iam.users[p.name], inline=fresh.inline(iam.users[p.name].inline))
+            arns += user.attached + ([user.boundary_arn] if user.boundary_arn else [])
+            for g in user.groups:
+                if g in iam.groups:
+                    out.groups[g] = replace(iam.groups[g], inline=fresh.inline(iam.groups[g].inline))
+                    arns += iam.groups[g].attached
+        elif p.type is PrincipalType.ASSUMED_ROLE and p.name in iam.roles:
+            role = out.roles[p.name] = replace(iam.roles[p.name], inline=fresh.inline(iam.roles[p.name].inline))
+            arns += role.attached + ([role.boundary_arn] if role.boundary_arn else [])
+    out.policies = {
+        a: replace(iam.policies[a], document=fresh.doc(iam.policies[a].document)) for a in arns if a in iam.policies
+    }
+    return out
