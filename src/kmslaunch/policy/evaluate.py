@@ -129,6 +129,10 @@ class PolicySet:
     resource_account: str | None = None
     key_managed_by_aws: bool = False
     organization: Organization = field(default_factory=Organization)
+    # True where the resource policy must allow even in the caller's own account, as a role's trust policy must
+    # for sts:AssumeRole (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_terms-and-concepts.html).
+    # KMS keys are always so.
+    resource_policy_required: bool = False
 
 
 @lru_cache(maxsize=4096)
@@ -275,7 +279,18 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
     # A resource ARN without an account ("*", S3 buckets) is decided as the caller's own account.
     same_account = res_acct is None or who.account == res_acct
     return _conclude(
-        res, grants, identity_ok, boundary_ok, session_ok, missing, key, same_account, action_l, None, None
+        res,
+        grants,
+        identity_ok,
+        boundary_ok,
+        session_ok,
+        missing,
+        key,
+        same_account,
+        action_l,
+        None,
+        None,
+        needs_resource=ps.resource_policy_required,
     )
 
 
@@ -358,7 +373,18 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
     res_acct = ps.resource_account or resource_account(req.resource)
     same_account = res_acct is None or who.account == res_acct
     return _conclude(
-        res, grants, identity_ok, boundary_ok, session_ok, missing, key, same_account, action_l, refs, near
+        res,
+        grants,
+        identity_ok,
+        boundary_ok,
+        session_ok,
+        missing,
+        key,
+        same_account,
+        action_l,
+        refs,
+        near,
+        needs_resource=ps.resource_policy_required,
     )
 
 
@@ -387,9 +413,13 @@ def _conclude(
     action_l: str,
     refs: _Refs | None,
     near: list[NearMiss] | None,
+    *,
+    needs_resource: bool,
 ) -> Decision:
     """Allowed or implicitDeny, from what each layer contributed (``res`` and ``grants`` are bits of how the
     resource policy's allows and the grants named the caller)."""
+    # A KMS key's policy, or a role's trust policy, must allow: IAM policies alone never do.
+    needs_resource = needs_resource or key
     both = res | grants
     direct = both & PRINCIPAL
     role = both & ROLE
@@ -410,7 +440,7 @@ def _conclude(
             granted, decided = True, named(PRINCIPAL)
         elif role and boundary_ok and session_ok:
             granted, decided = True, named(ROLE)
-        elif (account or not key) and identity_side:
+        elif (account or not needs_resource) and identity_side:
             granted, decided = True, named(ACCOUNT) + identity_refs
     elif key and action_l not in _CROSS_ACCOUNT_KMS:
         # Only these operations work on another account's key, whatever the policies say
@@ -434,14 +464,14 @@ def _conclude(
     if not granted:
         if key and not same_account and action_l not in _CROSS_ACCOUNT_KMS:
             missing.append(Layer.KEY_POLICY)
-        elif key or not same_account:
+        elif needs_resource or not same_account:
             if not both:
                 missing.append(Layer.KEY_POLICY if key else Layer.RESOURCE_POLICY)
             elif (not same_account or (account and not (direct or role))) and not identity_ok:
                 missing.append(Layer.IDENTITY_POLICY)
         elif not identity_ok and not direct:
             missing.append(Layer.IDENTITY_POLICY)
-        if identity_ok or role or (not key and same_account):
+        if identity_ok or role or (not needs_resource and same_account):
             if not boundary_ok:
                 missing.append(Layer.PERMISSIONS_BOUNDARY)
             if not session_ok:

@@ -173,14 +173,13 @@ def load_request(data: object, source: str) -> tuple[Request, PolicySet, tuple[I
         return tuple(out)
 
     is_key = bool(action and action.lower().startswith("kms:"))
+    # A role's trust policy is the resource policy of sts:AssumeRole*, and it must allow
+    # (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_terms-and-concepts.html).
+    is_trust = bool(action and action.lower().startswith("sts:assumerole"))
     resource_policy = None
     if data.get("resource_policy") is not None:
-        resource_policy = policy(
-            data["resource_policy"],
-            "resource_policy",
-            PolicyType.KEY if is_key else PolicyType.RESOURCE,
-            "resource_policy",
-        )
+        rtype = PolicyType.KEY if is_key else PolicyType.TRUST if is_trust else PolicyType.RESOURCE
+        resource_policy = policy(data["resource_policy"], "resource_policy", rtype, "resource_policy")
     boundary = None
     if data.get("permissions_boundary") is not None:
         boundary = policy(
@@ -220,6 +219,7 @@ def load_request(data: object, source: str) -> tuple[Request, PolicySet, tuple[I
         grants=tuple(grants),
         key_managed_by_aws=manager == "AWS",
         organization=org,
+        resource_policy_required=is_trust,
     )
     return req, ps, tuple(issues)
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from . import kms, sts
+from . import autoscaling, cloudtrail, ec2, iam, kms, organizations, sts
 from .base import Handler
 
 HANDLERS: dict[str, dict[str, Handler]] = {
     "sts": sts.HANDLERS,
     "kms": kms.HANDLERS,
+    "iam": iam.HANDLERS,
+    "organizations": organizations.HANDLERS,
+    "cloudtrail": cloudtrail.HANDLERS,
+    "ec2": ec2.HANDLERS,
+    "autoscaling": autoscaling.HANDLERS,
 }
 
 # Operations AWS serves without any permission (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).

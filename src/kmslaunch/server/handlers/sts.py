@@ -31,24 +31,20 @@ def assume_role(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
         raise ApiError(
             "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
         )
-    ctx.authorize("sts:AssumeRole", role_arn)
     parts = role_arn.split(":")
     account = parts[4] if len(parts) > 5 else ""
     role_name = role_arn.rsplit("/", 1)[-1]
     role = ctx.world.accounts[account].iam.roles.get(role_name) if account in ctx.world.accounts else None
-    if role is None or role.arn != role_arn:
-        raise ApiError(
-            "AccessDenied",
-            f"User: {ctx.caller.arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
-            403,
-        )
-    # The trust policy is the role's resource policy: it must name the caller.
+    # One decision with the role's trust policy as the resource policy, which must allow in every case; the
+    # caller's IAM policies must allow too unless the trust policy names the caller itself.
+    ctx.authorized = True
     ps = dataclasses.replace(
         policy_set(ctx.world, ctx.caller, role_arn, None),
-        resource=role.trust.policy if role.trust else None,
+        resource=role.trust.policy if role is not None and role.trust else None,
+        resource_policy_required=True,
     )
     decision = authorize(Request(ctx.caller, "sts:AssumeRole", role_arn, {"aws:sourceip": (ctx.source_ip,)}), ps)
-    if not decision.allowed:
+    if role is None or role.arn != role_arn or not decision.allowed:
         raise ApiError("AccessDenied", access_denied_message(ctx.caller.arn, "sts:AssumeRole", role_arn, decision), 403)
     access_key = "ASIA" + secrets.token_hex(8).upper()
     secret = secrets.token_urlsafe(30)
