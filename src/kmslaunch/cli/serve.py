@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 
 import click
@@ -62,6 +63,11 @@ def serve_command(host: str, port: int, state_path: Path, export_dir: Path | Non
     click.echo(f"  export AWS_ACCESS_KEY_ID={DEFAULT_ACCESS_KEY} AWS_SECRET_ACCESS_KEY={DEFAULT_SECRET}")
     click.echo("  export AWS_DEFAULT_REGION=us-east-1")
     click.echo(f"  aws --endpoint-url {url} sts get-caller-identity")
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # so that the state is flushed and closed below
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -19,7 +19,7 @@ from kmslaunch.policy.messages import access_denied_message
 from kmslaunch.policy.principals import Principal, parse_principal
 from kmslaunch.wire.sigv4 import Credential
 from kmslaunch.world.authz import authorize_in_world, principal_in_world
-from kmslaunch.world.clock import Clock, Ids
+from kmslaunch.world.clock import Clock, Ids, RandomIds
 from kmslaunch.world.kms import Key
 from kmslaunch.world.world import World
 
@@ -38,12 +38,14 @@ class State:
         self.store = store
         self.lock = threading.RLock()
         self.clock = clock or Clock(real=True)
-        self.ids = ids or Ids(seed=secrets.token_hex(8))
+        self.ids = ids or RandomIds(seed=secrets.token_hex(8))
         world = store.load_world(self.clock, self.ids)
         self.fresh = world is None
         self.world = world or World(clock=self.clock, ids=self.ids)
         self.credentials: dict[str, StoredCredential] = {c.access_key_id: c for c in store.credentials()}
         self.materials: dict[str, bytes] = store.materials()
+        self.version = 0  # bumped at every change of the world: what is cached per caller is dropped
+        self._callers: dict[tuple[str, int], Principal] = {}
         if self.fresh:
             self.world.account(DEFAULT_ACCOUNT)
             self.add_credential(DEFAULT_ACCESS_KEY, DEFAULT_SECRET, f"arn:aws:iam::{DEFAULT_ACCOUNT}:root")
@@ -86,6 +88,17 @@ class State:
         return Credential(c.access_key_id, c.secret, c.session_token, c.expires_at)
 
     def caller(self, access_key_id: str) -> Principal:
+        """The caller as IAM knows it now; cached until the world changes, so a changed tag is seen at once."""
+        key = (access_key_id, self.version)
+        got = self._callers.get(key)
+        if got is None:
+            got = self._caller(access_key_id)
+            if len(self._callers) > 1024:
+                self._callers.clear()
+            self._callers[key] = got
+        return got
+
+    def _caller(self, access_key_id: str) -> Principal:
         c = self.credentials[access_key_id]
         p = principal_in_world(self.world, c.principal_arn)
         if c.role_arn and p.principal_arn != c.role_arn:
@@ -176,17 +189,19 @@ class State:
     def save(self, ctx: Ctx) -> None:
         events = [(ctx.account, ctx.region, e) for e in ctx.events]
         if ctx.changed:
+            self.version += 1
             self.store.save_world(self.world)
         self.store.append_events(events)
 
 
 def _xor(material: bytes, nonce: bytes, data: bytes) -> bytes:
-    out = bytearray()
+    stream = bytearray()
     counter = 0
-    while len(out) < len(data):
-        out += hmac.new(material, nonce + counter.to_bytes(4, "big"), hashlib.sha256).digest()
+    while len(stream) < len(data):
+        stream += hmac.new(material, nonce + counter.to_bytes(4, "big"), hashlib.sha256).digest()
         counter += 1
-    return bytes(a ^ b for a, b in zip(data, out, strict=False))
+    n = len(data)
+    return (int.from_bytes(data, "big") ^ int.from_bytes(stream[:n], "big")).to_bytes(n, "big")
 
 
 def _tag(material: bytes, nonce: bytes, body: bytes, context: Mapping[str, str] | None) -> bytes:
