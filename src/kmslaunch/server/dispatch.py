@@ -143,23 +143,24 @@ def _handle_signed(
                 raise ApiError("InternalFailure", f"{service}:{operation} did not authorize the request", 500)
         except ApiError as exc:
             error = exc
-        ctx.events.append(
-            event(
-                state.world,
-                who=caller,
-                event_source=f"{service}.amazonaws.com",
-                event_name=operation,
-                region=region,
-                recipient_account=ctx.account,
-                source_ip=source_ip,
-                user_agent=ctx.user_agent,
-                request=_loggable(params),
-                response=None if error else _loggable(output, limit=2000),
-                error_code=error.code if error else None,
-                error_message=error.message if error else None,
-                read_only=operation.startswith(("Describe", "List", "Get", "Lookup")),
+        if not ctx.recorded:
+            ctx.events.append(
+                event(
+                    state.world,
+                    who=caller,
+                    event_source=f"{service}.amazonaws.com",
+                    event_name=operation,
+                    region=region,
+                    recipient_account=ctx.account,
+                    source_ip=source_ip,
+                    user_agent=ctx.user_agent,
+                    request=_loggable(params),
+                    response=None if error else _loggable(output, limit=2000),
+                    error_code=error.code if error else None,
+                    error_message=error.message if error else None,
+                    read_only=operation.startswith(("Describe", "List", "Get", "Lookup")),
+                )
             )
-        )
         trail = state.world.account(ctx.account).region(region).trail
         trail.events.extend(ctx.events)
         state.save(ctx)

@@ -39,6 +39,7 @@ class Ctx:
     access_key_id: str
     changed: bool = False  # set by handlers that change the world: the state is saved after the request
     authorized: bool = False  # set by State.authorize: the dispatcher refuses to answer without it
+    recorded: bool = False  # set by handlers whose launch path wrote the API call's CloudTrail record itself
     events: list[dict[str, Any]] = field(default_factory=list)
 
     @property

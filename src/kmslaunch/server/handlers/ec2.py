@@ -2,10 +2,10 @@
 encryption defaults. Launches and the EBS operations that use KMS go through ``kmslaunch.launch``, so the
 endpoint fails exactly where the simulator does; this module only translates between botocore's shapes and it.
 
-CloudTrail: the launch path writes its own records (the API call and every KMS call EC2 makes) into the world's
-trail, and the dispatcher records every API call it answers. The API call would then appear twice, so the
-launch path's copy of it is set aside (``_set_aside_api_record``): the dispatcher's record is the one made from
-what the caller really sent (verified identity, parameters, source address), and the KMS records stay.
+CloudTrail: the launch path writes its own records (the API call, in EC2's own record shape with ``instancesSet``
+and ``items``, and every KMS call EC2 makes) into the world's trail, from the verified caller, address and user
+agent. The dispatcher records every other API call; for these it leaves the launch path's record alone
+(``Ctx.recorded``), so the API call appears once, as AWS records it.
 """
 
 from __future__ import annotations
@@ -78,16 +78,10 @@ def _api_error(exc: Ec2Error | InputError | NotInWorld) -> ApiError:
 
 
 def _set_aside_api_record(ctx: Ctx, result: LaunchResult, operation: str) -> None:
-    """Drop the launch path's record of the API call itself from the world's trail (see the module docstring).
-    The launch appended its records last, under the state's lock, so they are at the end of the trail."""
-    mine = {
-        id(r) for r in result.trail if r.get("eventSource") == "ec2.amazonaws.com" and r.get("eventName") == operation
-    }
-    if not mine:
-        return
-    events = ctx.world.account(ctx.account).region(ctx.region).trail.events
-    start = max(0, len(events) - len(result.trail))
-    events[start:] = [e for e in events[start:] if id(e) not in mine]
+    """When the launch path recorded the API call itself, the dispatcher does not (see the module docstring)."""
+    ctx.recorded = any(
+        r.get("eventSource") == "ec2.amazonaws.com" and r.get("eventName") == operation for r in result.trail
+    )
 
 
 def _filters(params: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
