@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 from pathlib import Path
 
 import click
@@ -44,8 +45,8 @@ def serve_command(host: str, port: int, state_path: Path, export_dir: Path | Non
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(message)s")
     try:
         state = State(Store(state_path))
-    except KmslaunchError as exc:
-        fail(f"{state_path}: the stored state cannot be read: {exc}")
+    except (KmslaunchError, sqlite3.DatabaseError, OSError) as exc:
+        fail(f"{state_path}: the stored state cannot be read ({exc}); it is left as it is")
     if export_dir is not None:
         try:
             written = save_snapshot(state.world, export_dir, meta={"source": f"kmslaunch serve {state_path}"})
