@@ -404,8 +404,12 @@ def _arn_regex(pieces: Iterable[tuple[str, bool]]) -> str | None:
     (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_ARN).
     ``pieces`` are (text, wildcards active): text substituted from a variable is literal. The pattern holds
     five literal colons, so a request value that is not an ARN cannot match.
-    ASSUMPTION: a policy value with fewer than six components (even "*") is not an ARN and matches nothing.
+    ASSUMPTION: a lone ``*`` matches any ARN (every component a wildcard); any other policy value with fewer
+    than six components is not an ARN and matches nothing.
     """
+    pieces = list(pieces)
+    if len(pieces) == 1 and pieces[0] == ("*", True):
+        return r"[^:]*:[^:]*:[^:]*:[^:]*:[^:]*:.*"
     colons = 0
     out: list[str] = []
     for text, wild in pieces:
