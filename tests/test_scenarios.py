@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from kmslaunch.assumptions import ASSUMPTIONS, render_markdown
 from kmslaunch.cli.main import cli
-from kmslaunch.launch.assumptions import ASSUMPTIONS, render_markdown
 from kmslaunch.launch.request import simulate
 from kmslaunch.scenarios import SCENARIOS, by_name
 

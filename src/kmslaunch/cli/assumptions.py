@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from kmslaunch.assumptions import ASSUMPTIONS, render_markdown
 from kmslaunch.cli.common import emit_json
-from kmslaunch.launch.assumptions import ASSUMPTIONS, render_markdown
 
 
 @click.command("assumptions")

@@ -26,7 +26,8 @@ from kmslaunch.policy.operators import BASES, FAMILIES, Binder, Context, Matcher
 _QUALIFIERS = ("ForAllValues", "ForAnyValue")
 _IF_EXISTS = "IfExists"
 
-# Every operator name AWS accepts, for "did you mean" on a misspelt or wrongly cased one.
+# Every operator name AWS accepts, for "did you mean" on a misspelt or wrongly cased one (assumption
+# operator-name-case, docs/assumptions.md).
 _ALL_NAMES: tuple[str, ...] = (
     "Null",
     *(f"{q}{b}{s}" for q in ("", *(f"{q}:" for q in _QUALIFIERS)) for b in BASES for s in ("", _IF_EXISTS)),
@@ -202,11 +203,11 @@ def _shape(key: str, negated: bool, op: _Op, static: Matcher | None, binder: Bin
     operator includes multiple values for a context key, those values are evaluated using a logical NOR",
     https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-logic-multiple-context-keys-or-values.html).
 
-    ASSUMPTION: AWS says multivalued keys "require a condition set operator" but not what an unqualified
-    operator does when the request has several values for its key. kmslaunch applies a positive operator
-    as "any request value matches" and a negated one as its negation ("no request value matches"), which is
-    also what a one-valued request gives. (Another simulator, cloud-copilot/iam-simulate, makes such a
-    condition never match; AWS documents neither behaviour.)
+    Assumption multivalued-key-single-operator (docs/assumptions.md): AWS says multivalued keys "require a condition
+    set operator" but not what an unqualified operator does when the request has several values for its key.
+    kmslaunch applies a positive operator as "any request value matches" and a negated one as its negation ("no
+    request value matches"), which is also what a one-valued request gives. (Another simulator,
+    cloud-copilot/iam-simulate, makes such a condition never match; AWS documents neither behaviour.)
     """
     if op.qualifier == "ForAllValues":
         missing = True

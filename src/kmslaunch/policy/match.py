@@ -154,7 +154,7 @@ _GRANT_OPS_LOWER = {op.lower(): op for op in GRANT_OPERATIONS}
 def _grantee_match(grant: Grant, who: Principal) -> PrincipalMatch:
     """A grant to a role covers its sessions; to an account, the account's principals through IAM.
 
-    ASSUMPTION (docs/assumptions.md, "grant to an account"): KMS documents accounts as valid grantees
+    assumption grant-to-account (docs/assumptions.md): KMS documents accounts as valid grantees
     without saying how they are evaluated; kmslaunch treats them like an account in a key policy.
     """
     g = grant.grantee

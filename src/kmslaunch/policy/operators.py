@@ -229,8 +229,9 @@ def _instant(text: str) -> int | None:
     AWS takes "one of the W3C implementations of the ISO 8601 date formats or ... epoch (UNIX) time"
     (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_Date,
     http://www.w3.org/TR/NOTE-datetime): YYYY-MM, YYYY-MM-DD, and date-times with Z or an offset.
-    ASSUMPTION: a string of digits is epoch seconds (so a bare "2020" is a time in 1970, not a year); a
-    date without a time is midnight UTC and a date-time without a zone is UTC, as AWS states times in UTC.
+    Assumption date-formats (docs/assumptions.md): a string of digits is epoch seconds (so a bare "2020" is a time
+    in 1970, not a year); a date without a time is midnight UTC and a date-time without a zone is UTC, as AWS states
+    times in UTC.
     """
     if _EPOCH.fullmatch(text):
         return int(Decimal(text) * 1_000_000)
@@ -319,8 +320,8 @@ def _binary(
 ) -> tuple[Matcher | None, Binder | None]:
     """BinaryEquals compares bytes with "a base-64 encoded representation of the binary value in the policy"
     (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_BinaryEquals).
-    ASSUMPTION: the request's binary values arrive base64-encoded too (as the IAM policy simulator takes
-    them); one that does not decode matches nothing.
+    Assumption binary-request-values (docs/assumptions.md): the request's binary values arrive base64-encoded too
+    (as the IAM policy simulator takes them); one that does not decode matches nothing.
     """
     wanted: set[bytes] = set()
     for v in values:
@@ -404,8 +405,8 @@ def _arn_regex(pieces: Iterable[tuple[str, bool]]) -> str | None:
     (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_ARN).
     ``pieces`` are (text, wildcards active): text substituted from a variable is literal. The pattern holds
     five literal colons, so a request value that is not an ARN cannot match.
-    ASSUMPTION: a lone ``*`` matches any ARN (every component a wildcard); any other policy value with fewer
-    than six components is not an ARN and matches nothing.
+    Assumption arn-like-star (docs/assumptions.md): a lone ``*`` matches any ARN (every component a wildcard); any
+    other policy value with fewer than six components is not an ARN and matches nothing.
     """
     pieces = list(pieces)
     if len(pieces) == 1 and pieces[0] == ("*", True):

@@ -259,7 +259,7 @@ def _match_aws_entry(entry: str, who: Principal) -> PrincipalMatch:
         if entry == who.principal_arn:
             return PrincipalMatch.ROLE
         if not who.role_path_known:
-            # ASSUMPTION (see docs/assumptions.md, "role path"): the session ARN does not carry the role's
+            # assumption role-path (docs/assumptions.md): the session ARN does not carry the role's
             # path; without it, a role ARN naming the same account and role name is taken as this role.
             named = _role_name_account(entry)
             if named == (who.account, who.name):

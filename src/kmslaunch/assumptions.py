@@ -1,4 +1,5 @@
-"""Every choice kmslaunch makes where AWS does not document its behaviour, in one table.
+"""Every choice kmslaunch makes where AWS does not document its behaviour, in one table: the policy language's
+and the launch path's alike.
 
 Each entry says what kmslaunch does, why, the source it rests on, and how confident that is:
 ``doc`` (AWS documents it), ``inf`` (inferred from documentation or real logs), ``unk`` (unknown; a choice).
@@ -28,6 +29,47 @@ class Assumption:
 
 
 ASSUMPTIONS: tuple[Assumption, ...] = (
+    Assumption(
+        "multivalued-key-single-operator",
+        "A condition operator without ForAllValues/ForAnyValue on a key with several values",
+        "A positive operator holds when any of the request's values matches; a negated one when none does (which "
+        "is also what a one-valued request gives).",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/"
+        "reference_policies_condition-single-vs-multi-valued-context-keys.html "
+        "(says such keys require a set operator, not what happens without one)",
+        Confidence.UNKNOWN,
+    ),
+    Assumption(
+        "operator-name-case",
+        "Case of condition operator names",
+        "Operator names are matched exactly; a wrongly cased one (stringequals) is reported as an error with the "
+        "right spelling.",
+        "not documented",
+        Confidence.UNKNOWN,
+    ),
+    Assumption(
+        "date-formats",
+        "Date condition values",
+        "A string of digits is epoch seconds; a date without a time is midnight UTC; a date-time without a zone "
+        "is UTC.",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_Date",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "binary-request-values",
+        "BinaryEquals request values",
+        "The request's binary values are base64 text, as the policy's are; one that does not decode matches nothing.",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_BinaryEquals",
+        Confidence.UNKNOWN,
+    ),
+    Assumption(
+        "arn-like-star",
+        "ArnLike with a lone *",
+        "A lone * matches any ARN; any other value with fewer than six colon-separated parts matches nothing (and "
+        "is warned about).",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_ARN",
+        Confidence.UNKNOWN,
+    ),
     Assumption(
         "forward-access-source-ip",
         "aws:SourceIp of calls EC2 makes as the caller",
@@ -306,7 +348,7 @@ def render_markdown() -> str:
     lines = [
         "# Where AWS documents nothing: kmslaunch's assumptions",
         "",
-        "Generated from `src/kmslaunch/launch/assumptions.py` by `kmslaunch assumptions --format markdown`.",
+        "Generated from `src/kmslaunch/assumptions.py` by `kmslaunch assumptions --format markdown`.",
         "Confidence: **doc** documented by AWS, **inf** inferred from documentation or real logs, **unk** unknown "
         "(a choice). Code relying on an entry names its id.",
         "",
