@@ -4,36 +4,184 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from kmslaunch.policy.principals import Principal
 from kmslaunch.world.clock import iso
 from kmslaunch.world.ec2 import EbsSpec, Image, Snapshot
+from kmslaunch.world.kms import Key
 from kmslaunch.world.world import World
 
+from .common import (
+    Ec2Request,
+    KeyTarget,
+    caller_call,
+    check_kms_key_id,
+    encryption_params,
+    first_refused,
+    kms_error,
+    optional_param,
+    required_param,
+    state_reason_for,
+    visible_image,
+    visible_snapshot,
+    wire_request,
+)
 from .errors import Ec2Error
 from .execute import execute
-from .plan import VolumePlan
+from .plan import KeySource, KmsCall, VolumePlan, resolve_key
 from .result import CallResult, LaunchKind, LaunchResult, Outcome
-from .run import _check_ec2, _principal, state_reason_for
 
-# assumption attach-volume-failure
-from .volumes import (
-    _api_event,
-    _check_kms_key_id,
-    _copy_calls,
-    _copy_target,
-    _kms_error,
-    _opt,
-    _refused,
-    _rejected,
-    _required,
-    _Target,
-    _visible_image,
-    _visible_snapshot,
-    image_json,
-    snapshot_json,
-)
+# ---------------------------------------------------------------------------------------------------------
+# What the copies show
+
+
+def snapshot_json(s: Snapshot, state_message: str | None = None) -> dict[str, Any]:
+    """One element of ``describe-snapshots``' ``Snapshots[]``."""
+    out: dict[str, Any] = {
+        "SnapshotId": s.snapshot_id,
+        "OwnerId": s.owner,
+        "VolumeId": s.volume_id,
+        "VolumeSize": s.volume_size,
+        "State": s.state,
+        "StartTime": s.start_time,
+        "Description": s.description,
+        "Encrypted": s.encrypted,
+    }
+    if s.kms_key_id:
+        out["KmsKeyId"] = s.kms_key_id
+    if state_message:
+        out["StateMessage"] = state_message
+    return out
+
+
+def image_json(image: Image, state_reason: dict[str, str] | None = None) -> dict[str, Any]:
+    """One element of ``describe-images``' ``Images[]``."""
+    out: dict[str, Any] = {
+        "ImageId": image.image_id,
+        "OwnerId": image.owner,
+        "Name": image.name,
+        "Description": image.description,
+        "State": image.state,
+        "CreationDate": image.creation_date,
+        "Architecture": image.architecture,
+        "RootDeviceName": image.root_device_name,
+        "RootDeviceType": "ebs",
+        "Public": image.public,
+        "BlockDeviceMappings": [d.to_json() for d in image.block_devices],
+    }
+    if state_reason:
+        out["StateReason"] = dict(state_reason)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The key of a copy, and the KMS calls of copying
+
+
+def _copy_target(
+    world: World, account: str, region: str, source: Snapshot, encrypted: bool | None, kms_key_id: str | None
+) -> KeyTarget:
+    """The key of a snapshot copy in ``region`` (assumption copy-snapshot-target-key): KmsKeyId; else the
+    source's key when the account owns it in this region; else the region's default EBS key, when the source is
+    encrypted, Encrypted is set, or encryption by default is on. KmsKeyId must name a key of the destination
+    region: "The key must exist in the destination region" (resolve_key refuses any other)."""
+    defaults = world.account(account).region(region).ec2.defaults
+    if not (source.encrypted or encrypted or defaults.encryption_by_default):
+        return KeyTarget(False)
+    if kms_key_id:
+        ref, how = kms_key_id, KeySource.PARAMETER
+    elif source.encrypted and source.kms_key_id and _key_home(source.kms_key_id) == (account, region):
+        ref, how = source.kms_key_id, KeySource.SNAPSHOT
+    else:
+        ref, how = defaults.default_kms_key_id, KeySource.DEFAULT
+    return KeyTarget(True, resolve_key(world, account, region, ref), ref, how)
+
+
+def _key_home(key_arn: str) -> tuple[str, str]:
+    """(account, region) of a key ARN."""
+    parts = key_arn.split(":")
+    return (parts[4], parts[3]) if len(parts) > 5 else ("", "")
+
+
+def _copy_calls(
+    who: Principal,
+    source: Snapshot,
+    source_region: str,
+    target: Key | None,
+    new_id: str,
+    region: str,
+    caller_ip: str | None,
+    now: datetime,
+) -> list[KmsCall]:
+    """The calls of one snapshot copy, as the caller through EC2 (assumption copy-snapshot-calls)."""
+    src = source.kms_key_id if source.encrypted else None
+    calls: list[KmsCall] = []
+    if src:
+        # "To copy an encrypted snapshot ... kms:DescribeKey" (EBS copy snapshot permissions); DescribeKey works
+        # in every key state (execute.key_state_error).
+        calls.append(
+            caller_call(
+                "DescribeKey",
+                who,
+                src,
+                new_id,
+                (("kms:DescribeKey", src),),
+                source_region,
+                caller_ip,
+                now,
+                f"EC2 reads the source key of {source.snapshot_id} before copying it to {new_id}",
+                crypto=False,
+            )
+        )
+    if target is None:
+        return calls
+    if src and source_region != region and src != target.arn:
+        # KMS keys are regional and ReEncrypt cannot cross regions: the source's data key is decrypted through
+        # EC2 of the source region.
+        calls.append(
+            caller_call(
+                "Decrypt",
+                who,
+                src,
+                new_id,
+                (("kms:Decrypt", src),),
+                source_region,
+                caller_ip,
+                now,
+                f"EBS decrypts the data key of {source.snapshot_id} in {source_region} to copy it to {region}",
+            )
+        )
+    calls.append(
+        caller_call(
+            "GenerateDataKeyWithoutPlaintext",
+            who,
+            target.arn,
+            new_id,
+            (("kms:GenerateDataKeyWithoutPlaintext", target.arn),),
+            region,
+            caller_ip,
+            now,
+            f"EBS creates the data key of the copy {new_id} under its key, as the caller through EC2",
+        )
+    )
+    if src and source_region == region and src != target.arn:
+        calls.append(
+            caller_call(
+                "ReEncrypt",
+                who,
+                target.arn,
+                new_id,
+                (("kms:ReEncryptFrom", src), ("kms:ReEncryptTo", target.arn)),
+                region,
+                caller_ip,
+                now,
+                f"EBS re-encrypts the data of {source.snapshot_id} from its key to the key of the copy {new_id}",
+            )
+        )
+    return calls
+
 
 # ---------------------------------------------------------------------------------------------------------
 # CopySnapshot and CopyImage
@@ -54,7 +202,7 @@ def _copy_one(
     region: str,
     source: Snapshot,
     source_region: str,
-    target: _Target,
+    target: KeyTarget,
     description: str,
     source_ip: str | None,
     trail: list[dict[str, Any]],
@@ -67,7 +215,7 @@ def _copy_one(
     new_id = new_id or world.ids.ec2("snap")
     calls = _copy_calls(who, source, source_region, target.key, new_id, region, source_ip, now)
     results = execute(world, calls, region, trail)
-    refused = _refused(results)
+    refused = first_refused(results)
     snap = Snapshot(
         snapshot_id=new_id,
         owner=account,
@@ -87,6 +235,13 @@ def _copy_one(
     return _Copied(snap, plan, tuple(results), refused)
 
 
+def _copy_params(params: Mapping[str, Any], source: str) -> tuple[bool | None, str | None, str]:
+    """``Encrypted``, ``KmsKeyId`` and ``Description`` of CopySnapshot and CopyImage."""
+    encrypted, kms_key_id = encryption_params(params, source)
+    description = optional_param(params, "Description", str, "a description", source) or ""
+    return encrypted, kms_key_id, description
+
+
 def copy_snapshot(
     world: World,
     account: str,
@@ -98,30 +253,24 @@ def copy_snapshot(
     """``aws ec2 copy-snapshot`` into ``region``: the API answers with the new snapshot id; the copy then
     completes or ends in ``error``. The encryption context of its KMS calls is the NEW snapshot's id
     (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-copy-snapshot.html)."""
-    kind = LaunchKind.COPY_SNAPSHOT
+    req = Ec2Request.from_cli(world, LaunchKind.COPY_SNAPSHOT, caller, account, region, wire_request(params), source_ip)
     source = "copy-snapshot parameters"
-    who = _principal(world, caller)
-    notes: list[str] = []
-    encrypted = _opt(params, "Encrypted", bool, "true or false", source)
-    kms_key_id = _opt(params, "KmsKeyId", str, "a key id, key ARN, alias name or alias ARN", source)
-    description = _opt(params, "Description", str, "a description", source) or ""
-    request = {k[0].lower() + k[1:]: v for k, v in params.items()}
+    encrypted, kms_key_id, description = _copy_params(params, source)
     try:
-        resource = f"arn:{world.partition}:ec2:{region}::snapshot/*"
-        _check_ec2(world, who, account, region, "ec2:CopySnapshot", resource, source_ip, notes)
-        snapshot_id = _required(params, "SourceSnapshotId", "a snapshot id", source)
-        source_region = _required(params, "SourceRegion", "a region", source)
-        _check_kms_key_id(kms_key_id, encrypted)
-        src = _visible_snapshot(world, account, source_region, snapshot_id)
+        req.check("ec2:CopySnapshot", req.arn("snapshot/*", account=False))
+        snapshot_id = required_param(params, "SourceSnapshotId", "a snapshot id", source)
+        source_region = required_param(params, "SourceRegion", "a region", source)
+        check_kms_key_id(kms_key_id, encrypted)
+        src = visible_snapshot(world, account, source_region, snapshot_id)
         target = _copy_target(world, account, region, src, encrypted, kms_key_id)
     except Ec2Error as exc:
-        return _rejected(world, kind, who, account, region, exc, request, source_ip, notes)
+        return req.rejected(exc)
 
     new_id = world.ids.ec2("snap")
-    trail = [_api_event(world, kind, who, account, region, request, {"snapshotId": new_id}, source_ip)]
+    trail = [req.api_event({"snapshotId": new_id})]
     copied = _copy_one(
         world,
-        who,
+        req.who,
         account,
         region,
         src,
@@ -132,19 +281,14 @@ def copy_snapshot(
         trail,
         new_id=new_id,
     )
-    world.account(account).region(region).trail.events.extend(trail)
-    error = _kms_error(copied.refused) if copied.refused else None
-    return LaunchResult(
-        kind,
-        account,
-        region,
-        who.arn,
+    req.record(trail)
+    error = kms_error(copied.refused) if copied.refused else None
+    return req.result(
         Outcome(copied.snapshot.state, None, error),
         calls=copied.results,
-        trail=tuple(trail),
-        volumes=(copied.plan,),
+        trail=trail,
+        volumes=[copied.plan],
         view={"Snapshots": [snapshot_json(copied.snapshot, error["Message"] if error else None)]},
-        notes=tuple(notes),
     )
 
 
@@ -158,36 +302,30 @@ def copy_image(
 ) -> LaunchResult:
     """``aws ec2 copy-image`` into ``region``: one snapshot copy per EBS block device of the image, then the new
     image ``available``, or ``failed`` at the first refused call (assumption copy-image)."""
-    kind = LaunchKind.COPY_IMAGE
+    req = Ec2Request.from_cli(world, LaunchKind.COPY_IMAGE, caller, account, region, wire_request(params), source_ip)
     source = "copy-image parameters"
-    who = _principal(world, caller)
-    notes: list[str] = []
-    encrypted = _opt(params, "Encrypted", bool, "true or false", source)
-    kms_key_id = _opt(params, "KmsKeyId", str, "a key id, key ARN, alias name or alias ARN", source)
-    description = _opt(params, "Description", str, "a description", source) or ""
-    request = {k[0].lower() + k[1:]: v for k, v in params.items()}
+    encrypted, kms_key_id, description = _copy_params(params, source)
     try:
-        resource = f"arn:{world.partition}:ec2:{region}::image/*"
-        _check_ec2(world, who, account, region, "ec2:CopyImage", resource, source_ip, notes)
-        image_id = _required(params, "SourceImageId", "an AMI id", source)
-        source_region = _required(params, "SourceRegion", "a region", source)
-        name = _required(params, "Name", "an AMI name", source)
-        _check_kms_key_id(kms_key_id, encrypted)
-        image = _visible_image(world, account, source_region, image_id)
-        devices: list[tuple[EbsSpec, Snapshot | None, _Target | None]] = []
+        req.check("ec2:CopyImage", req.arn("image/*", account=False))
+        image_id = required_param(params, "SourceImageId", "an AMI id", source)
+        source_region = required_param(params, "SourceRegion", "a region", source)
+        name = required_param(params, "Name", "an AMI name", source)
+        check_kms_key_id(kms_key_id, encrypted)
+        image = visible_image(world, account, source_region, image_id)
+        devices: list[tuple[EbsSpec, Snapshot | None, KeyTarget | None]] = []
         for spec in image.block_devices:
             if not spec.snapshot_id:
                 devices.append((spec, None, None))
                 continue
             # Copying an AMI shared with the account needs read access to its snapshots
             # (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/CopyingAMIs.html).
-            shared = _visible_snapshot(world, account, source_region, spec.snapshot_id)
+            shared = visible_snapshot(world, account, source_region, spec.snapshot_id)
             devices.append((spec, shared, _copy_target(world, account, region, shared, encrypted, kms_key_id)))
     except Ec2Error as exc:
-        return _rejected(world, kind, who, account, region, exc, request, source_ip, notes)
+        return req.rejected(exc)
 
     new_image_id = world.ids.ec2("ami")
-    trail = [_api_event(world, kind, who, account, region, request, {"imageId": new_image_id}, source_ip)]
+    trail = [req.api_event({"imageId": new_image_id})]
     results: list[CallResult] = []
     plans: list[VolumePlan] = []
     new_devices: list[EbsSpec] = []
@@ -198,7 +336,7 @@ def copy_image(
             continue
         copied = _copy_one(
             world,
-            who,
+            req.who,
             account,
             region,
             snap,
@@ -238,17 +376,12 @@ def copy_image(
         architecture=image.architecture,
         description=description,
     )
-    world.account(account).region(region).ec2.images[new_image_id] = new_image
-    world.account(account).region(region).trail.events.extend(trail)
-    return LaunchResult(
-        kind,
-        account,
-        region,
-        who.arn,
-        Outcome(new_image.state, state_reason, _kms_error(refused) if refused else None),
-        calls=tuple(results),
-        trail=tuple(trail),
-        volumes=tuple(plans),
+    req.ec2.images[new_image_id] = new_image
+    req.record(trail)
+    return req.result(
+        Outcome(new_image.state, state_reason, kms_error(refused) if refused else None),
+        calls=results,
+        trail=trail,
+        volumes=plans,
         view={"Images": [image_json(new_image, state_reason)]},
-        notes=tuple(notes),
     )

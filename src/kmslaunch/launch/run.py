@@ -12,29 +12,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kmslaunch.policy.messages import access_denied_message
-from kmslaunch.policy.principals import Principal, parse_principal
-from kmslaunch.world.authz import authorize_in_world, principal_in_world
 from kmslaunch.world.autoscaling import AutoScalingGroup, ScalingActivity
 from kmslaunch.world.clock import iso
-from kmslaunch.world.ec2 import Attachment, EbsSpec, Instance, Volume
+from kmslaunch.world.ec2 import Attachment, EbsSpec, Image, Instance, Volume
 from kmslaunch.world.instances import IncorrectInstanceState, InstanceEvent, InstanceState
 from kmslaunch.world.world import World
 
+from .common import (
+    CLI_COMMANDS,
+    CLIENT_ERROR_ON_LAUNCH,
+    Ec2Request,
+    cli_user_agent,
+    first_refused,
+    principal,
+    refusal,
+    state_reason_for,
+    visible_image,
+)
 from .errors import Ec2Error
 from .execute import execute
 from .params import RunParams, parse_block_devices
-from .plan import VolumePlan, plan_calls, plan_volumes
-from .result import CallResult, CallVerdict, LaunchKind, LaunchResult, Outcome
-from .trail import event
+from .plan import VolumePlan, plan_volumes
+from .result import CallResult, LaunchKind, LaunchResult, Outcome
 from .views import describe_instances
 
-CLIENT_ERROR_ON_LAUNCH = {"Code": "Client.InternalError", "Message": "Client.InternalError: Client error on launch"}
-INVALID_KEY_STATE = {
-    "Code": "Client.InvalidKMSKey.InvalidState",
-    "Message": "Client.InvalidKMSKey.InvalidState: The KMS key provided is in an incorrect state",
-}
-DEFAULT_USER_AGENT = "aws-cli/2.17.0 md/command#ec2.run-instances"
+DEFAULT_USER_AGENT = cli_user_agent(CLI_COMMANDS[LaunchKind.RUN_INSTANCES])
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,48 +63,9 @@ SERVICE_ROLES = {
 }
 
 
-def state_reason_for(refused: CallResult) -> dict[str, str]:
-    return INVALID_KEY_STATE if refused.verdict is CallVerdict.KEY_STATE else CLIENT_ERROR_ON_LAUNCH
-
-
-def _principal(world: World, arn: str, role_arn: str | None = None) -> Principal:
-    p = principal_in_world(world, arn)
-    if role_arn and p.principal_arn != role_arn:
-        return parse_principal(p.arn, role_arn=role_arn, userid=p.userid, tags=p.tags, org_id=p.org_id)
-    return p
-
-
-def _check_ec2(
-    world: World,
-    who: Principal,
-    account: str,
-    region: str,
-    action: str,
-    resource: str,
-    source_ip: str | None,
-    notes: list[str],
-) -> None:
-    """EC2's own authorization of the API call: UnauthorizedOperation when refused."""
-    if who.is_service_linked_role:
-        return  # assumption service-role-calls
-    if not world.account(account).iam.known:
-        notes.append(f"IAM of account {account} is not in the snapshot: {action} was not checked")
-        return
-    ctx: dict[str, tuple[str, ...]] = {"aws:requestedregion": (region,), "ec2:region": (region,)}
-    if source_ip:
-        ctx["aws:sourceip"] = (source_ip,)
-    auth = authorize_in_world(world, who, action, resource, context=ctx)
-    if not auth.decision.allowed:
-        detail = access_denied_message(who.arn, action, resource, auth.decision)
-        raise Ec2Error(
-            "UnauthorizedOperation",
-            f"You are not authorized to perform this operation. {detail}. "
-            "Encoded authorization failure message: (run kmslaunch with --format json for the decoded reasons)",
-            403,
-        )
-
-
-def _image_devices(world: World, account: str, region: str, params: RunParams) -> tuple[Any, tuple[EbsSpec, ...]]:
+def _image_devices(
+    world: World, account: str, region: str, params: RunParams
+) -> tuple[tuple[Image, str], tuple[EbsSpec, ...]]:
     """Merge the launch template (if any) under the request, then find the image."""
     image_id = params.image_id
     overrides = params.block_devices
@@ -136,9 +99,7 @@ def _image_devices(world: World, account: str, region: str, params: RunParams) -
         overrides = tuple(by_dev.values())
     if not image_id:
         raise Ec2Error("MissingParameter", "The request must contain the parameter ImageId")
-    image = world.find_image(region, image_id)
-    if image is None or (image.owner != account and not image.public and account not in image.launch_permissions):
-        raise Ec2Error("InvalidAMIID.NotFound", f"The image id '[{image_id}]' does not exist")
+    image = visible_image(world, account, region, image_id)
     return (image, instance_type or "t3.micro"), overrides
 
 
@@ -174,48 +135,28 @@ def run_instances(
     caller_role_arn: str | None = None,
 ) -> LaunchResult:
     """Simulate RunInstances (or a service's launch as its service-linked role) end to end."""
-    who = _principal(world, caller_arn, caller_role_arn)
-    trail: list[dict[str, Any]] = []
-    notes: list[str] = []
-    ec2 = world.account(account).region(region).ec2
-    resource = f"arn:{world.partition}:ec2:{region}:{account}:instance/*"
-    invoked_by = None if kind is LaunchKind.RUN_INSTANCES else SERVICE_ROLES[kind].service
-    api_ip = source_ip or (invoked_by or "AWS Internal")
+    who = principal(world, caller_arn, caller_role_arn)
+    req = Ec2Request(
+        world,
+        kind,
+        "RunInstances",
+        who,
+        account,
+        region,
+        _run_request(params),
+        source_ip,
+        user_agent,
+        invoked_by=None if kind is LaunchKind.RUN_INSTANCES else SERVICE_ROLES[kind].service,
+    )
+    ec2 = req.ec2
     try:
-        _check_ec2(world, who, account, region, "ec2:RunInstances", resource, source_ip, notes)
+        req.check("ec2:RunInstances", req.arn("instance/*"))
         (image, instance_type), overrides = _image_devices(world, account, region, params)
-        volumes_per_instance = []
-        count = params.max_count
-        for _ in range(count):
-            volumes_per_instance.append(plan_volumes(world, account, region, image.block_devices, overrides))
+        volumes_per_instance = [
+            plan_volumes(world, account, region, image.block_devices, overrides) for _ in range(params.max_count)
+        ]
     except Ec2Error as exc:
-        trail.append(
-            event(
-                world,
-                who=who,
-                event_source="ec2.amazonaws.com",
-                event_name="RunInstances",
-                region=region,
-                recipient_account=account,
-                source_ip=api_ip,
-                user_agent=user_agent,
-                request=_run_request(params),
-                response=None,
-                invoked_by=invoked_by,
-                error_code=f"Client.{exc.code}" if exc.code == "UnauthorizedOperation" else exc.code,
-                error_message=exc.message,
-            )
-        )
-        world.account(account).region(region).trail.events.extend(trail)
-        return LaunchResult(
-            kind,
-            account,
-            region,
-            who.arn,
-            Outcome("rejected", None, {"Code": exc.code, "Message": exc.message}),
-            trail=tuple(trail),
-            notes=tuple(notes),
-        )
+        return req.rejected(exc)
 
     az = params.availability_zone or f"{region}a"
     now = world.clock.now()
@@ -237,36 +178,25 @@ def run_instances(
         ec2.instances[inst.instance_id] = inst
         instances.append(inst)
     reservation = "r-" + world.ids.ec2("r")[3:]
-    trail.append(
-        event(
-            world,
-            who=who,
-            event_source="ec2.amazonaws.com",
-            event_name="RunInstances",
-            region=region,
-            recipient_account=account,
-            source_ip=api_ip,
-            user_agent=user_agent,
-            request=_run_request(params),
-            response={
+    trail = [
+        req.api_event(
+            {
                 "reservationId": reservation,
                 "ownerId": account,
                 "instancesSet": {"items": [{"instanceId": i.instance_id, "imageId": i.image_id} for i in instances]},
-            },
-            invoked_by=invoked_by,
+            }
         )
-    )
+    ]
 
     all_calls: list[CallResult] = []
     all_volumes: list[VolumePlan] = []
     final: Outcome | None = None
-    epoch = int(now.timestamp())
     for inst, vols in zip(instances, volumes_per_instance, strict=True):
         all_volumes.extend(vols)
-        calls = plan_calls(vols, who, source_ip, account, region, inst.instance_id, iso(now), epoch, world.partition)
+        calls = req.volume_calls(vols, inst.instance_id, now)
         results = execute(world, calls, region, trail)
         all_calls.extend(results)
-        refused = next((r for r in results if r.refused), None)
+        refused = first_refused(results)
         if refused is None:
             _finish_volumes(world, account, region, inst, vols)
             inst.apply(InstanceEvent.BOOTED)
@@ -277,20 +207,14 @@ def run_instances(
             inst.state_reason = reason
             inst.apply(InstanceEvent.SHUTDOWN_DONE)
             final = Outcome("terminated", reason)
-    world.account(account).region(region).trail.events.extend(trail)
-    view = describe_instances(ec2, account, [i.instance_id for i in instances], reservation)
-    return LaunchResult(
-        kind,
-        account,
-        region,
-        who.arn,
+    req.record(trail)
+    return req.result(
         final or Outcome("running"),
-        calls=tuple(all_calls),
-        trail=tuple(trail),
-        volumes=tuple(all_volumes),
-        instance_ids=tuple(i.instance_id for i in instances),
-        view=view,
-        notes=tuple(notes),
+        calls=all_calls,
+        trail=trail,
+        volumes=all_volumes,
+        instance_ids=[i.instance_id for i in instances],
+        view=describe_instances(ec2, account, [i.instance_id for i in instances], reservation),
     )
 
 
@@ -321,17 +245,16 @@ def start_instances(
 ) -> LaunchResult:
     """StartInstances of a stopped instance: a new grant as the caller and a Decrypt by the instance identity for
     each encrypted volume (assumption start-instances-failure)."""
-    who = _principal(world, caller_arn)
-    ec2 = world.account(account).region(region).ec2
-    trail: list[dict[str, Any]] = []
-    notes: list[str] = []
     kind = LaunchKind.START_INSTANCES
+    request = {"instancesSet": {"items": [{"instanceId": instance_id}]}}
+    who = principal(world, caller_arn)
+    req = Ec2Request(world, kind, "StartInstances", who, account, region, request, source_ip, user_agent)
+    ec2 = req.ec2
     try:
         inst = ec2.instances.get(instance_id)
         if inst is None:
             raise Ec2Error("InvalidInstanceID.NotFound", f"The instance ID '{instance_id}' does not exist")
-        resource = f"arn:{world.partition}:ec2:{region}:{account}:instance/{instance_id}"
-        _check_ec2(world, who, account, region, "ec2:StartInstances", resource, source_ip, notes)
+        req.check("ec2:StartInstances", req.arn(f"instance/{instance_id}"))
         if inst.state is InstanceState.RUNNING:
             return LaunchResult(kind, account, region, who.arn, Outcome("running"), instance_ids=(instance_id,))
         try:
@@ -339,25 +262,12 @@ def start_instances(
         except IncorrectInstanceState as exc:
             raise Ec2Error(exc.code, str(exc).replace("can be start.", "can be started.")) from exc
     except Ec2Error as exc:
-        return LaunchResult(
-            kind, account, region, who.arn, Outcome("rejected", None, {"Code": exc.code, "Message": exc.message})
+        return LaunchResult(kind, account, region, who.arn, refusal(exc))
+    trail = [
+        req.api_event(
+            {"instancesSet": {"items": [{"instanceId": instance_id, "currentState": {"code": 0, "name": "pending"}}]}}
         )
-    trail.append(
-        event(
-            world,
-            who=who,
-            event_source="ec2.amazonaws.com",
-            event_name="StartInstances",
-            region=region,
-            recipient_account=account,
-            source_ip=source_ip or "AWS Internal",
-            user_agent=user_agent,
-            request={"instancesSet": {"items": [{"instanceId": instance_id}]}},
-            response={
-                "instancesSet": {"items": [{"instanceId": instance_id, "currentState": {"code": 0, "name": "pending"}}]}
-            },
-        )
-    )
+    ]
     vols: list[VolumePlan] = []
     for device, vol_id in inst.block_devices:
         v = ec2.volumes.get(vol_id)
@@ -366,20 +276,9 @@ def start_instances(
         key = world.key_by_arn(v.kms_key_id) if v.kms_key_id else None
         vols.append(VolumePlan(device, vol_id, v.size, v.volume_type, v.encrypted, key, v.kms_key_id))
     now = world.clock.now()
-    calls = plan_calls(
-        vols,
-        who,
-        source_ip,
-        account,
-        region,
-        instance_id,
-        iso(now),
-        int(now.timestamp()),
-        world.partition,
-        reuse_data_keys=True,
-    )
+    calls = req.volume_calls(vols, instance_id, now, reuse_data_keys=True)
     results = execute(world, calls, region, trail)
-    refused = next((r for r in results if r.refused), None)
+    refused = first_refused(results)
     if refused is None:
         inst.apply(InstanceEvent.BOOTED)
         inst.state_reason = None
@@ -388,19 +287,14 @@ def start_instances(
         inst.apply(InstanceEvent.START_FAILED)
         inst.state_reason = state_reason_for(refused)
         outcome = Outcome("stopped", inst.state_reason)
-    world.account(account).region(region).trail.events.extend(trail)
-    return LaunchResult(
-        kind,
-        account,
-        region,
-        who.arn,
+    req.record(trail)
+    return req.result(
         outcome,
-        calls=tuple(results),
-        trail=tuple(trail),
-        volumes=tuple(vols),
-        instance_ids=(instance_id,),
+        calls=results,
+        trail=trail,
+        volumes=vols,
+        instance_ids=[instance_id],
         view=describe_instances(ec2, account, [instance_id], "r-" + instance_id[2:]),
-        notes=tuple(notes),
     )
 
 
