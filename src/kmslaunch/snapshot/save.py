@@ -150,10 +150,10 @@ def _rel(base: tuple[str, ...], rel: str) -> tuple[str, ...]:
 
 def _iam(iam: Iam) -> dict[str, Any]:
     return {
-        "UserDetailList": [_user(iam, iam.users[n]) for n in sorted(iam.users)],
-        "GroupDetailList": [_group(iam, iam.groups[n]) for n in sorted(iam.groups)],
-        "RoleDetailList": [_role(iam, iam.roles[n]) for n in sorted(iam.roles)],
-        "Policies": [_policy(iam.policies[arn]) for arn in sorted(iam.policies)],
+        "UserDetailList": [user_detail(iam, iam.users[n]) for n in sorted(iam.users)],
+        "GroupDetailList": [group_detail(iam, iam.groups[n]) for n in sorted(iam.groups)],
+        "RoleDetailList": [role_detail(iam, iam.roles[n]) for n in sorted(iam.roles)],
+        "Policies": [policy_detail(iam.policies[arn]) for arn in sorted(iam.policies)],
     }
 
 
@@ -161,7 +161,7 @@ def _inline(docs: dict[str, Document]) -> list[dict[str, Any]]:
     return [{"PolicyName": name, "PolicyDocument": doc.raw} for name, doc in docs.items()]
 
 
-def _attached(iam: Iam, arns: Iterable[str]) -> list[dict[str, str]]:
+def attached_policies(iam: Iam, arns: Iterable[str]) -> list[dict[str, str]]:
     out = []
     for arn in arns:
         mp = iam.policies.get(arn)
@@ -173,7 +173,7 @@ def _tags(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
-def _user(iam: Iam, u: User) -> dict[str, Any]:
+def user_detail(iam: Iam, u: User) -> dict[str, Any]:
     out: dict[str, Any] = {
         "Path": u.path,
         "UserName": u.name,
@@ -182,7 +182,7 @@ def _user(iam: Iam, u: User) -> dict[str, Any]:
         "CreateDate": u.create_date,
         "UserPolicyList": _inline(u.inline),
         "GroupList": list(u.groups),
-        "AttachedManagedPolicies": _attached(iam, u.attached),
+        "AttachedManagedPolicies": attached_policies(iam, u.attached),
     }
     if u.boundary_arn:
         out["PermissionsBoundary"] = {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": u.boundary_arn}
@@ -191,7 +191,7 @@ def _user(iam: Iam, u: User) -> dict[str, Any]:
     return out
 
 
-def _group(iam: Iam, g: Group) -> dict[str, Any]:
+def group_detail(iam: Iam, g: Group) -> dict[str, Any]:
     return {
         "Path": g.path,
         "GroupName": g.name,
@@ -199,18 +199,18 @@ def _group(iam: Iam, g: Group) -> dict[str, Any]:
         "Arn": g.arn,
         "CreateDate": g.create_date,
         "GroupPolicyList": _inline(g.inline),
-        "AttachedManagedPolicies": _attached(iam, g.attached),
+        "AttachedManagedPolicies": attached_policies(iam, g.attached),
     }
 
 
-def _role(iam: Iam, r: Role) -> dict[str, Any]:
+def role_detail(iam: Iam, r: Role) -> dict[str, Any]:
     out: dict[str, Any] = {"Path": r.path, "RoleName": r.name, "RoleId": r.role_id, "Arn": r.arn}
     out["CreateDate"] = r.create_date
     if r.trust is not None:
         out["AssumeRolePolicyDocument"] = r.trust.raw
     out["InstanceProfileList"] = []
     out["RolePolicyList"] = _inline(r.inline)
-    out["AttachedManagedPolicies"] = _attached(iam, r.attached)
+    out["AttachedManagedPolicies"] = attached_policies(iam, r.attached)
     if r.boundary_arn:
         out["PermissionsBoundary"] = {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": r.boundary_arn}
     if r.tags:
@@ -218,7 +218,7 @@ def _role(iam: Iam, r: Role) -> dict[str, Any]:
     return out
 
 
-def _policy(p: ManagedPolicy) -> dict[str, Any]:
+def policy_detail(p: ManagedPolicy) -> dict[str, Any]:
     return {
         "PolicyName": p.name,
         "PolicyId": p.policy_id,
@@ -489,10 +489,10 @@ def _autoscaling(asg: AutoScaling, base: tuple[str, ...], files: Files) -> None:
 
 
 def _trail(trail: Trail) -> dict[str, Any]:
-    return {"Events": [_lookup_event(rec) for rec in reversed(trail.events)]}
+    return {"Events": [lookup_event(rec) for rec in reversed(trail.events)]}
 
 
-def _lookup_event(rec: dict[str, Any]) -> dict[str, Any]:
+def lookup_event(rec: dict[str, Any]) -> dict[str, Any]:
     """One ``lookup-events`` entry: a few fields lifted from the record, and the record as a JSON string."""
     who = rec.get("userIdentity")
     who = who if isinstance(who, dict) else {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from kmslaunch.snapshot.save import _lookup_event
+from kmslaunch.snapshot.save import lookup_event
 
 from .base import ApiError, Ctx, Handler
 
@@ -68,7 +68,7 @@ def _event_time(rec: dict[str, Any]) -> datetime:
 
 def _lookup(rec: dict[str, Any]) -> dict[str, Any]:
     """One LookupEvents entry: the snapshot's shape, with the time as a time and the resources it names."""
-    out = _lookup_event(rec)
+    out = lookup_event(rec)
     who = rec.get("userIdentity")
     if isinstance(who, dict) and who.get("type") == "Root":
         out.setdefault("Username", "root")  # lookup-events names the root user "root"

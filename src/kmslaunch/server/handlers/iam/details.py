@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kmslaunch.snapshot.save import _group, _policy, _role, _user
+from kmslaunch.snapshot.save import group_detail, policy_detail, role_detail, user_detail
 
 from ..base import Ctx, Handler
 from .common import iam_of
@@ -20,14 +20,14 @@ def get_account_authorization_details(ctx: Ctx, params: dict[str, Any]) -> dict[
     wanted = set(params.get("Filter") or _ALL)
     out: dict[str, Any] = {"IsTruncated": False}
     if "User" in wanted:
-        out["UserDetailList"] = [dated(_user(iam, iam.users[n])) for n in sorted(iam.users)]
+        out["UserDetailList"] = [dated(user_detail(iam, iam.users[n])) for n in sorted(iam.users)]
     if "Group" in wanted:
-        out["GroupDetailList"] = [dated(_group(iam, iam.groups[n])) for n in sorted(iam.groups)]
+        out["GroupDetailList"] = [dated(group_detail(iam, iam.groups[n])) for n in sorted(iam.groups)]
     if "Role" in wanted:
-        out["RoleDetailList"] = [dated(_role(iam, iam.roles[n])) for n in sorted(iam.roles)]
+        out["RoleDetailList"] = [dated(role_detail(iam, iam.roles[n])) for n in sorted(iam.roles)]
     if {"LocalManagedPolicy", "AWSManagedPolicy"} & wanted:
         out["Policies"] = [
-            _policy(p)
+            policy_detail(p)
             for _, p in sorted(iam.policies.items())
             if ("AWSManagedPolicy" if p.aws_managed else "LocalManagedPolicy") in wanted
         ]

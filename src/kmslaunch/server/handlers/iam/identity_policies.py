@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from kmslaunch.policy.model import PolicyType
-from kmslaunch.snapshot.save import _attached
+from kmslaunch.snapshot.save import attached_policies
 from kmslaunch.world.iam import Role, User
 
 from ..base import ApiError, Ctx, Handler, required
@@ -60,7 +60,7 @@ def detach_policy(kind: Kind[E], ctx: Ctx, params: dict[str, Any]) -> dict[str, 
 def list_attached_policies(kind: Kind[E], ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     name = str(required(ctx, params, kind.name_param))
     entity = named(ctx, kind, name, f"iam:ListAttached{kind.title}Policies")
-    return {"AttachedPolicies": _attached(iam_of(ctx), entity.attached), "IsTruncated": False}
+    return {"AttachedPolicies": attached_policies(iam_of(ctx), entity.attached), "IsTruncated": False}
 
 
 # -- inline policies --------------------------------------------------------------------------------------------------

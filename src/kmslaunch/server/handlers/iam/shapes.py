@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from kmslaunch.snapshot.save import _group, _policy, _role, _user
+from kmslaunch.snapshot.save import group_detail, policy_detail, role_detail, user_detail
 from kmslaunch.world.iam import Group, Iam, ManagedPolicy, Role, User
 
 # The members of IAM's User, Role, Group and Policy types
@@ -57,19 +57,19 @@ def _cut(detail: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
 
 
 def user_out(iam: Iam, user: User) -> dict[str, Any]:
-    return _cut(dated(_user(iam, user)), USER_FIELDS)
+    return _cut(dated(user_detail(iam, user)), USER_FIELDS)
 
 
 def role_out(iam: Iam, role: Role) -> dict[str, Any]:
     # The endpoint keeps no MaxSessionDuration: every role has IAM's default, one hour
     # (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html).
-    return _cut({**dated(_role(iam, role)), "MaxSessionDuration": 3600}, ROLE_FIELDS)
+    return _cut({**dated(role_detail(iam, role)), "MaxSessionDuration": 3600}, ROLE_FIELDS)
 
 
 def group_out(iam: Iam, group: Group) -> dict[str, Any]:
-    return _cut(dated(_group(iam, group)), GROUP_FIELDS)
+    return _cut(dated(group_detail(iam, group)), GROUP_FIELDS)
 
 
 def policy_out(policy: ManagedPolicy) -> dict[str, Any]:
     # The endpoint does not count the identities a policy is the permissions boundary of.
-    return _cut({**_policy(policy), "PermissionsBoundaryUsageCount": 0}, POLICY_FIELDS)
+    return _cut({**policy_detail(policy), "PermissionsBoundaryUsageCount": 0}, POLICY_FIELDS)
