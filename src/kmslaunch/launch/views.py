@@ -12,7 +12,7 @@ def instance_json(inst: Instance, ec2: Ec2) -> dict[str, Any]:
     bdms = []
     for device, vol_id in inst.block_devices:
         vol = ec2.volumes.get(vol_id)
-        att = vol.attachments[0] if vol and vol.attachments else None
+        att = next((a for a in vol.attachments if a.instance_id == inst.instance_id), None) if vol else None
         bdms.append(
             {
                 "DeviceName": device,

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from kmslaunch.launch.views import instance_json
 from kmslaunch.snapshot import layout as L
 from kmslaunch.snapshot.errors import Problem, SnapshotError
 from kmslaunch.snapshot.jsonio import dumps
@@ -375,21 +376,10 @@ def _reservation(account: str, ec2: Ec2, inst: Instance) -> dict[str, Any]:
 
 
 def _instance(ec2: Ec2, inst: Instance) -> dict[str, Any]:
-    devices = []
-    for device, vol_id in inst.block_devices:
-        vol = ec2.volumes.get(vol_id)
-        att = next((a for a in vol.attachments if a.instance_id == inst.instance_id), None) if vol else None
-        devices.append(
-            {
-                "DeviceName": device,
-                "Ebs": {
-                    "AttachTime": att.attach_time if att else inst.launch_time,
-                    "DeleteOnTermination": att.delete_on_termination if att else True,
-                    "Status": att.state if att else "attached",
-                    "VolumeId": vol_id,
-                },
-            }
-        )
+    """describe-instances' element for an instance: the view the simulator shows, plus what only a collected
+    account carries (its client token, and the tags EC2 puts on instances launched from a template)."""
+    out = instance_json(inst, ec2)
+    out["ClientToken"] = inst.client_token or ""
     tags = dict(inst.tags)
     template = inst.launch_template
     if template and LT_ID_TAG not in tags:
@@ -398,21 +388,6 @@ def _instance(ec2: Ec2, inst: Instance) -> dict[str, Any]:
         if lt is not None:
             tags[LT_ID_TAG] = lt.template_id
             tags[LT_VERSION_TAG] = template.get("Version") or str(lt.default_version)
-    out: dict[str, Any] = {
-        "ImageId": inst.image_id,
-        "InstanceId": inst.instance_id,
-        "InstanceType": inst.instance_type,
-        "LaunchTime": inst.launch_time,
-        "Placement": {"AvailabilityZone": inst.availability_zone, "Tenancy": "default"},
-        "State": {"Code": inst.state.code, "Name": inst.state.label},
-        "StateTransitionReason": inst.state_transition_reason,
-        "BlockDeviceMappings": devices,
-        "ClientToken": inst.client_token or "",
-        "RootDeviceName": inst.root_device_name,
-        "RootDeviceType": "ebs",
-    }
-    if inst.state_reason:
-        out["StateReason"] = dict(inst.state_reason)
     if tags:
         out["Tags"] = _tags(tags)
     return out
