@@ -45,8 +45,10 @@ class CollectError(KmslaunchError):
 def new_session(**kwargs: Any) -> Any:
     """A boto3 session (the standard credential chain, or the keys given); tests replace this to add hooks."""
     # Imported here: only collect needs boto3, the other commands run without it.
-    import boto3  # type: ignore[import-untyped]  # noqa: PLC0415 - boto3 ships no type information
-
+    try:
+        import boto3  # type: ignore[import-untyped]  # noqa: PLC0415 - boto3 ships no type information
+    except ImportError as exc:
+        raise KmslaunchError("kmslaunch collect needs boto3: pip install 'kmslaunch[collect]'") from exc
     return boto3.session.Session(**kwargs)
 
 
