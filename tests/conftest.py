@@ -1,0 +1,16 @@
+"""Test-wide settings.
+
+Hypothesis: no per-example deadline (the first examples compile patterns and load botocore's models, and CI
+machines are shared). Under CI (``CI`` set, as ``.ci/run`` runs) the examples are derandomized, so a run is
+repeatable and a red CI always points at a reproducible case; locally they are random, to keep exploring.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import settings
+
+settings.register_profile("kmslaunch", deadline=None, print_blob=True)
+settings.register_profile("kmslaunch-ci", deadline=None, print_blob=True, derandomize=True)
+settings.load_profile("kmslaunch-ci" if os.environ.get("CI") else "kmslaunch")
