@@ -151,7 +151,11 @@ def resource_account(arn: str) -> str | None:
 
 @lru_cache(maxsize=65536)
 def is_kms_key(action: str, resource: str) -> bool:
-    return action[:4].lower() == "kms:" and ":kms:" in resource and (":key/" in resource or ":alias/" in resource)
+    """A request on a KMS key, which its key policy governs. KMS always authorizes against the key ARN (an alias
+    in KeyId is resolved first); an alias ARN as the resource is CreateAlias/DeleteAlias/UpdateAlias's permission
+    on the alias, which only IAM policies grant
+    (https://docs.aws.amazon.com/kms/latest/developerguide/alias-access.html)."""
+    return action[:4].lower() == "kms:" and ":kms:" in resource and ":key/" in resource
 
 
 def build_context(req: Request, ps: PolicySet) -> dict[str, tuple[str, ...]]:

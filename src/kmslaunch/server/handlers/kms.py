@@ -131,13 +131,13 @@ def put_key_policy(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
 def create_alias(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     name = str(required(ctx, params, "AliasName"))
     key = resolve(ctx, str(required(ctx, params, "TargetKeyId")))
-    if not name.startswith("alias/") or name.startswith("alias/aws/"):
-        raise ApiError(
-            "NotAuthorizedException" if name.startswith("alias/aws/") else "ValidationException",
-            f"{name} is not a valid alias name"
-            if not name.startswith("alias/aws/")
-            else "Cannot create alias with prefix 'alias/aws/'",
-        )
+    # "The alias/aws/ prefix is reserved for AWS managed keys"; names start with alias/
+    # (https://docs.aws.amazon.com/kms/latest/developerguide/alias-create.html). InvalidAliasNameException is the
+    # error CreateAlias's model lists for a bad name.
+    if not name.startswith("alias/") or len(name) <= len("alias/"):
+        raise ApiError("InvalidAliasNameException", f'Alias must start with the prefix "alias/": {name}')
+    if name.startswith("alias/aws/"):
+        raise ApiError("InvalidAliasNameException", "Alias names cannot begin with alias/aws/: that prefix is reserved")
     alias_arn = f"arn:aws:kms:{ctx.region}:{ctx.account}:{name}"
     # CreateAlias needs permission on the alias and on the key
     # (https://docs.aws.amazon.com/kms/latest/developerguide/alias-access.html).
