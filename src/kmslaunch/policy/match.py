@@ -71,14 +71,6 @@ def _principal_match(st: Statement, who: Principal, has_boundary: bool) -> Princ
     return m
 
 
-def _conditions_hold(st: Statement, ctx: Context) -> bool:
-    # A plain loop: all() over a generator costs a frame per statement on the hot path.
-    for c in st.conditions:  # noqa: SIM110
-        if not c.holds(ctx):
-            return False
-    return True
-
-
 @dataclass(slots=True)
 class Scan:
     """What one policy contributed: matching Allow statements (with how the principal matched) and Denies."""
