@@ -52,6 +52,14 @@ def _kms_user_policy(key_arn: str) -> dict[str, Any]:
     }
 
 
+def _alice_launches(alice: str, params: dict[str, Any]) -> LaunchRequest:
+    """alice runs one t3.micro from her desk (203.0.113.10), with ``params`` on top."""
+    base: dict[str, Any] = {"InstanceType": "t3.micro", "MinCount": 1, "MaxCount": 1}
+    return LaunchRequest(
+        LaunchKind.RUN_INSTANCES, ACCOUNT, REGION, params={**params, **base}, caller=alice, source_ip=ALICE_IP
+    )
+
+
 def _alice(world: World, extra: dict[str, dict[str, Any]] | None = None) -> str:
     b.aws_managed_policy(world, ACCOUNT, b.EC2_FULL_ACCESS_ARN, b.EC2_FULL_ACCESS)
     return b.add_user(world, ACCOUNT, "alice", managed=[b.EC2_FULL_ACCESS_ARN], inline=extra).arn
@@ -64,14 +72,7 @@ def kc_iam_user() -> tuple[World, LaunchRequest]:
     alice = _alice(w)
     key = b.add_key(w, ACCOUNT, REGION, alias="app-data", description="app volumes")
     image = b.add_image(w, ACCOUNT, REGION, name="app-server", encrypted_with=key)
-    return w, LaunchRequest(
-        LaunchKind.RUN_INSTANCES,
-        ACCOUNT,
-        REGION,
-        params={"ImageId": image.image_id, "InstanceType": "t3.micro", "MinCount": 1, "MaxCount": 1},
-        caller=alice,
-        source_ip=ALICE_IP,
-    )
+    return w, _alice_launches(alice, {"ImageId": image.image_id})
 
 
 def kc_source_ip() -> tuple[World, LaunchRequest]:
@@ -103,14 +104,7 @@ def kc_source_ip() -> tuple[World, LaunchRequest]:
     key.policy = key_document(policy, key.arn)
     alice = _alice(w, {"kms-for-ebs": _kms_user_policy(key.arn)})
     image = b.add_image(w, ACCOUNT, REGION, name="app-server", encrypted_with=key)
-    return w, LaunchRequest(
-        LaunchKind.RUN_INSTANCES,
-        ACCOUNT,
-        REGION,
-        params={"ImageId": image.image_id, "InstanceType": "t3.micro", "MinCount": 1, "MaxCount": 1},
-        caller=alice,
-        source_ip=ALICE_IP,
-    )
+    return w, _alice_launches(alice, {"ImageId": image.image_id})
 
 
 def asg_slr_missing() -> tuple[World, LaunchRequest]:
@@ -185,14 +179,7 @@ def disabled_key() -> tuple[World, LaunchRequest]:
     key = b.add_key(w, ACCOUNT, REGION, alias="retired", state=KeyState.DISABLED)
     alice = _alice(w, {"kms-for-ebs": _kms_user_policy(key.arn)})
     image = b.add_image(w, ACCOUNT, REGION, name="app-server", encrypted_with=key)
-    return w, LaunchRequest(
-        LaunchKind.RUN_INSTANCES,
-        ACCOUNT,
-        REGION,
-        params={"ImageId": image.image_id, "InstanceType": "t3.micro", "MinCount": 1, "MaxCount": 1},
-        caller=alice,
-        source_ip=ALICE_IP,
-    )
+    return w, _alice_launches(alice, {"ImageId": image.image_id})
 
 
 def success() -> tuple[World, LaunchRequest]:

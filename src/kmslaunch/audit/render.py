@@ -7,21 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from kmslaunch import __version__
+from kmslaunch.doctor.sarif import refusal_rule
 
 from .engine import AuditReport, PathResult
 from .lint import RULES
 
 FORMAT = "kmslaunch-audit/1"
-_PATH_RULES = {
-    "identity-policy": ("KMSA001", "IAM policy does not allow a KMS call a launch path makes"),
-    "key-policy": ("KMSA002", "Key policy refuses a KMS call a launch path makes"),
-    "key-state": ("KMSA003", "KMS key is not usable in its state"),
-    "scp": ("KMSA004", "Service control policy refuses a KMS call a launch path makes"),
-    "rcp": ("KMSA005", "Resource control policy refuses a KMS call a launch path makes"),
-    "permissions-boundary": ("KMSA006", "Permissions boundary refuses a KMS call a launch path makes"),
-    "session-policy": ("KMSA007", "Session policy refuses a KMS call a launch path makes"),
-}
-_OTHER_PATH_RULE = ("KMSA000", "A launch path fails")
 
 
 def to_json(report: AuditReport) -> dict[str, Any]:
@@ -138,7 +129,7 @@ def render_sarif(report: AuditReport, *, uri: str) -> dict[str, Any]:
     rules: dict[str, dict[str, Any]] = {}
     results = []
     for p in report.failing:
-        rid, name = _PATH_RULES.get(p.outcome.cause or "", _OTHER_PATH_RULE)
+        rid, name = refusal_rule(p.outcome.cause or "", "KMSA", "a launch path makes", "A launch path fails")
         rules[rid] = {"id": rid, "name": name, "shortDescription": {"text": name}}
         text = f"{_who(p)}: {p.outcome.headline or p.outcome.cause}"
         fix = p.outcome.fix

@@ -11,15 +11,22 @@ from kmslaunch import __version__
 
 from .diagnose import Diagnosis
 
-_RULES = {
-    "identity-policy": ("KMS001", "IAM policy does not allow a KMS call EC2 makes for an encrypted volume"),
-    "key-policy": ("KMS002", "Key policy refuses a KMS call EC2 makes for an encrypted volume"),
-    "key-state": ("KMS003", "KMS key is not usable in its state"),
-    "scp": ("KMS004", "Service control policy refuses a KMS call EC2 makes"),
-    "rcp": ("KMS005", "Resource control policy refuses a KMS call EC2 makes"),
-    "permissions-boundary": ("KMS006", "Permissions boundary refuses a KMS call EC2 makes"),
-    "session-policy": ("KMS007", "Session policy refuses a KMS call EC2 makes"),
+# The layers a refusal comes from, numbered once; doctor and audit derive their rule ids and names from it.
+REFUSAL_RULES: dict[str, tuple[int, str]] = {
+    "identity-policy": (1, "IAM policy does not allow a KMS call {what}"),
+    "key-policy": (2, "Key policy refuses a KMS call {what}"),
+    "key-state": (3, "KMS key is not usable in its state"),
+    "scp": (4, "Service control policy refuses a KMS call {what}"),
+    "rcp": (5, "Resource control policy refuses a KMS call {what}"),
+    "permissions-boundary": (6, "Permissions boundary refuses a KMS call {what}"),
+    "session-policy": (7, "Session policy refuses a KMS call {what}"),
 }
+
+
+def refusal_rule(layer: str, prefix: str, what: str, other: str) -> tuple[str, str]:
+    """(rule id, name) for a refusal from ``layer``: ``prefix`` + number; number 0 and ``other`` when unknown."""
+    number, name = REFUSAL_RULES.get(layer, (0, other))
+    return f"{prefix}{number:03d}", name.format(what=what)
 
 
 def render_sarif(diag: Diagnosis, *, uri: str) -> dict[str, Any]:
@@ -27,7 +34,9 @@ def render_sarif(diag: Diagnosis, *, uri: str) -> dict[str, Any]:
     results = []
     verified = next((p for p in diag.plans if p.verified), None)
     for f in diag.findings:
-        rule_id, name = _RULES.get(f.layer, ("KMS000", "KMS call refused during launch"))
+        rule_id, name = refusal_rule(
+            f.layer, "KMS", "EC2 makes for an encrypted volume", "KMS call refused during launch"
+        )
         used[rule_id] = (name, f.doc)
         text = f.headline + ". " + " ".join(f.details)
         if verified:

@@ -216,6 +216,12 @@ class _Refs:
     guards: list[StatementRef] = field(default_factory=list)  # boundary and session allows
 
 
+def _same_account(who: Principal, ps: PolicySet, resource: str) -> bool:
+    # A resource ARN without an account ("*", S3 buckets) is decided as the caller's own account.
+    res_acct = ps.resource_account or resource_account(resource)
+    return res_acct is None or who.account == res_acct
+
+
 def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision:
     """Decide one request as AWS would. With ``explain``, the Decision carries the deciding statements and
     the near misses; without, it is computed from cached per-policy candidates and builds no reasons.
@@ -279,9 +285,7 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
             ps.grants, who, req.encryption_context, action_l, None, ctx.get("kms:grantoperations", ())
         ):
             grants |= BIT[pm]
-    res_acct = ps.resource_account or resource_account(resource)
-    # A resource ARN without an account ("*", S3 buckets) is decided as the caller's own account.
-    same_account = res_acct is None or who.account == res_acct
+    same_account = _same_account(who, ps, resource)
     return _conclude(
         res,
         grants,
@@ -374,8 +378,7 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
         ):
             grants |= BIT[pm]
             refs.grants.setdefault(BIT[pm], []).append(StatementRef("grant", g.grant_id, g.grant_id, 0, Effect.ALLOW))
-    res_acct = ps.resource_account or resource_account(req.resource)
-    same_account = res_acct is None or who.account == res_acct
+    same_account = _same_account(who, ps, req.resource)
     return _conclude(
         res,
         grants,

@@ -16,7 +16,7 @@ from kmslaunch.policy.errors import PolicyValidationError
 from kmslaunch.policy.grants import GRANT_OPERATIONS, Grant
 from kmslaunch.policy.principals import PrincipalType
 from kmslaunch.world.clock import iso
-from kmslaunch.world.kms import Key, KeyManager, KeyState, default_key_policy, key_document
+from kmslaunch.world.kms import Key, KeyState, default_key_policy, key_document
 
 from .base import ApiError, Ctx, Handler, required
 
@@ -349,35 +349,31 @@ def generate_data_key_without_plaintext(ctx: Ctx, params: dict[str, Any]) -> dic
 
 
 def _set_state(ctx: Ctx, params: dict[str, Any], action: str) -> Key:
+    """A key whose state the caller may change. AWS managed keys need no special case: their policy (aws/ebs's
+    auto-ebs-2) allows no state change to anyone, so the authorization refuses it as AWS does."""
     key = resolve(ctx, str(required(ctx, params, "KeyId")))
     _authorize_key(ctx, action, key)
-    if key.manager is KeyManager.AWS:
-        raise ApiError("UnsupportedOperationException", f"{key.arn} is an AWS managed key: its state cannot be changed")
     return key
 
 
-def enable_key(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
-    key = _set_state(ctx, params, "kms:EnableKey")
+def _toggle(ctx: Ctx, params: dict[str, Any], action: str, target: KeyState) -> dict[str, Any]:
+    """EnableKey and DisableKey: refused for a key pending deletion or import, in KMS's words
+    (https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html)."""
+    key = _set_state(ctx, params, action)
     if key.state in (KeyState.PENDING_DELETION, KeyState.PENDING_IMPORT):
-        raise ApiError(
-            "KMSInvalidStateException",
-            f"{key.arn} is {'pending deletion' if key.state is KeyState.PENDING_DELETION else 'pending import'}.",
-        )
-    key.state = KeyState.ENABLED
+        # The same KMSInvalidStateException a cryptographic operation gets in these states.
+        _usable(key, "kms:Encrypt")
+    key.state = target
     ctx.changed = True
     return {}
+
+
+def enable_key(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
+    return _toggle(ctx, params, "kms:EnableKey", KeyState.ENABLED)
 
 
 def disable_key(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
-    key = _set_state(ctx, params, "kms:DisableKey")
-    if key.state in (KeyState.PENDING_DELETION, KeyState.PENDING_IMPORT):
-        raise ApiError(
-            "KMSInvalidStateException",
-            f"{key.arn} is {'pending deletion' if key.state is KeyState.PENDING_DELETION else 'pending import'}.",
-        )
-    key.state = KeyState.DISABLED
-    ctx.changed = True
-    return {}
+    return _toggle(ctx, params, "kms:DisableKey", KeyState.DISABLED)
 
 
 def schedule_key_deletion(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
