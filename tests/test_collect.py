@@ -5,6 +5,7 @@ that the doctor and the simulator agree on."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -292,3 +293,38 @@ def test_doctor_agrees_with_simulate_on_the_collected_world(
     # The SourceIp key refuses alice's launch (she calls from no address of the corporate network); the
     # default-policy key lets it run.
     assert states == ["terminated", "running"]
+
+
+def test_public_amis_the_account_uses_are_collected(
+    aws: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The account's own describe-images calls do not list Amazon's public AMIs (as on AWS, where they are not
+    the account's nor shared with it by name); the AMIs its instances and launch templates use are described by
+    id afterwards, so a launch from them can be simulated."""
+    local = threading.local()
+    asked: list[dict[str, Any]] = []
+
+    def hooks(session: Any) -> None:
+        def before(params: dict[str, Any], **_: Any) -> None:
+            local.params = params
+            asked.append(params)
+
+        def after(parsed: dict[str, Any], **_: Any) -> None:
+            if "Filters" not in local.params:
+                parsed["Images"] = [i for i in parsed.get("Images", []) if i.get("OwnerId") == ACCOUNT]
+
+        session.events.register("before-parameter-build.ec2.DescribeImages", before)
+        session.events.register("after-call.ec2.DescribeImages", after)
+
+    out = tmp_path / "out"
+    res = run_collect(aws, out, hooks=hooks, mp=monkeypatch)
+    assert res.exit_code == 0, res.output
+    [by_id] = [p for p in asked if "Filters" in p]
+    assert by_id["Filters"] == [{"Name": "image-id", "Values": [aws["image"]]}]
+    images = json.loads((out / ACCOUNT / R / "ec2" / "describe-images.json").read_text())["Images"]
+    assert [i["ImageId"] for i in images if i["ImageId"] == aws["image"]] == [aws["image"]]
+    assert collector.referenced_image_ids(
+        {(ACCOUNT, R, "ec2", "describe-instances.json"): {"Reservations": [{"Instances": [{"ImageId": "ami-1"}]}]}},
+        ACCOUNT,
+        R,
+    ) == ["ami-1"]
