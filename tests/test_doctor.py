@@ -25,6 +25,7 @@ EXPECTED = {
     "kc-source-ip": ("kms:Decrypt", "key-policy", ["key-policy"]),
     "asg-slr-missing": ("kms:GenerateDataKeyWithoutPlaintext", "identity-policy", ["key-policy"]),
     "cross-account-ami": ("kms:ReEncryptFrom", "identity-policy", ["grant"]),
+    "public-ami-default-key": ("kms:GenerateDataKeyWithoutPlaintext", "identity-policy", ["identity-policy"]),
     "disabled-key": ("kms:CreateGrant", "key-state", ["key-state"]),
 }
 
