@@ -8,17 +8,21 @@ Each file: ``topic``, ``doc`` (the AWS page it encodes), ``cases``: each with ``
   reasons: [{layer, policy, statement}] (each must be among the deciding statements)
   near_misses: [{statement, element, key}] (each must be among the near misses)
   warnings: [path prefix, …]          (each must be the path of a warning)
+  assumptions: [id, …]                (exact, when given: the assumptions-table entries the verdict rests on)
 Every case is decided twice, with and without reasons, and both verdicts must agree.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from kmslaunch.cli.main import cli
 from kmslaunch.policy.evaluate import authorize
 from kmslaunch.policy.messages import access_denied_message
 from kmslaunch.policy.requestfile import load_request
@@ -58,6 +62,8 @@ def test_case(file: str, topic: dict[str, Any], case: dict[str, Any]) -> None:
     got_near = [n.to_json() for n in full.near_misses]
     for want in expect.get("near_misses", []):
         assert any(_near_matches(n, want) for n in got_near), (want, got_near)
+    if "assumptions" in expect:
+        assert list(full.assumptions) == expect["assumptions"], full.to_json()
     for prefix in expect.get("warnings", []):
         assert any(w.path.startswith(prefix) for w in warnings), (prefix, [w.path for w in warnings])
 
@@ -71,3 +77,16 @@ def _near_matches(got: dict[str, Any], want: dict[str, Any]) -> bool:
         elif got.get(k) != v:
             return False
     return True
+
+
+def test_authorize_says_which_assumptions_a_verdict_rests_on(tmp_path: Path) -> None:
+    """``kmslaunch authorize``: the text names the assumptions, the JSON lists their ids."""
+    data = yaml.safe_load((CASES / "assumptions.yaml").read_text())
+    request = data["cases"][0]["request"]
+    path = tmp_path / "REQUEST.json"
+    path.write_text(json.dumps(request))
+    text = CliRunner().invoke(cli, ["authorize", str(path)])
+    assert text.exit_code == 0, text.output
+    assert "rests on assumption principal-star-resource-policy-vs-boundary" in text.output
+    out = CliRunner().invoke(cli, ["authorize", str(path), "--format", "json"])
+    assert json.loads(out.output)["assumptions"] == ["principal-star-resource-policy-vs-boundary"]

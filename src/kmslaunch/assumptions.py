@@ -333,6 +333,19 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "key in the destination region); the failure's shape is a choice",
         Confidence.UNKNOWN,
     ),
+    # Policy engine: issue 12
+    Assumption(
+        "principal-star-resource-policy-vs-boundary",
+        'A resource (key) policy Allow with Principal "*" and a permissions boundary or session policy',
+        'In the resource\'s own account, an Allow with Principal "*" (or {"AWS": "*"}, or NotPrincipal) is '
+        "treated as naming the caller itself, as a user or role session ARN: it is not limited by an implicit "
+        "deny in the caller's identity policies, permissions boundary or session policies. Across accounts the "
+        "caller's identity side must allow as always, boundary and session policies included.",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/"
+        "reference_policies_evaluation-logic_policy-eval-denyallow.html "
+        '(documents user, role and role session ARNs; not "*")',
+        Confidence.UNKNOWN,
+    ),
 )
 
 

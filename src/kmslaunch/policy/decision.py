@@ -119,6 +119,9 @@ class Decision:
     # implicitDeny only: Allow statements that matched but were not enough (a key policy that delegates to IAM
     # when IAM does not allow, an identity allow without the key policy's). Filled only when explained.
     partial: tuple[StatementRef, ...] = ()
+    # The ids of the ``kmslaunch.assumptions`` entries the verdict rests on: choices kmslaunch made where AWS
+    # documents nothing, without which the verdict could differ. Filled only when explained.
+    assumptions: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -131,4 +134,5 @@ class Decision:
             "reasons": [s.to_json() for s in self.decided_by],
             "near_misses": [n.to_json() for n in self.near_misses],
             "partial": [s.to_json() for s in self.partial],
+            "assumptions": list(self.assumptions),
         }

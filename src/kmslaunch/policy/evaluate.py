@@ -214,6 +214,10 @@ class _Refs:
     grants: dict[int, list[StatementRef]] = field(default_factory=dict)
     identity: list[StatementRef] = field(default_factory=list)
     guards: list[StatementRef] = field(default_factory=list)  # boundary and session allows
+    # Resource-policy allows that named the caller only through Principal "*" (or NotPrincipal), and grants to
+    # an account: what the assumptions a decision rests on are read from.
+    star: list[StatementRef] = field(default_factory=list)
+    account_grants: list[StatementRef] = field(default_factory=list)
 
 
 def _same_account(who: Principal, ps: PolicySet, resource: str) -> bool:
@@ -326,6 +330,8 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
             allowed.append(statement)
             if resource_side:
                 refs.resource.setdefault(BIT[pm], []).append(statement)
+                if st.principal is not None and (st.principal.wildcard or st.not_principal):
+                    refs.star.append(statement)
         return bits, allowed
 
     missing: list[Layer] = []
@@ -377,7 +383,10 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
             ps.grants, who, req.encryption_context, action_l, near, ctx.get("kms:grantoperations", ())
         ):
             grants |= BIT[pm]
-            refs.grants.setdefault(BIT[pm], []).append(StatementRef("grant", g.grant_id, g.grant_id, 0, Effect.ALLOW))
+            grant_ref = StatementRef("grant", g.grant_id, g.grant_id, 0, Effect.ALLOW)
+            refs.grants.setdefault(BIT[pm], []).append(grant_ref)
+            if who.account and g.grantee in (who.account, f"arn:{who.partition}:iam::{who.account}:root"):
+                refs.account_grants.append(grant_ref)
     same_account = _same_account(who, ps, req.resource)
     return _conclude(
         res,
@@ -464,7 +473,13 @@ def _conclude(
     if granted and not missing:
         if refs is None:
             return _ALLOWED  # immutable, and the same for every allowed request without reasons
-        return Decision(Verdict.ALLOWED, decided_by=tuple(decided), near_misses=_ordered(near), explained=explain)
+        return Decision(
+            Verdict.ALLOWED,
+            decided_by=tuple(decided),
+            near_misses=_ordered(near),
+            explained=explain,
+            assumptions=_rests_on(refs, decided, boundary_ok and session_ok, granted, grants),
+        )
 
     missing = list(missing)
     # Implicit deny: name every layer that lacked an allow, in AWS's evaluation order.
@@ -486,15 +501,45 @@ def _conclude(
         if not missing:
             missing.append(Layer.IDENTITY_POLICY)
     partial: list[StatementRef] = []
+    rests_on: tuple[str, ...] = ()
     if refs is not None:
         partial = named(PRINCIPAL | ROLE | ACCOUNT) + refs.identity + refs.guards
+        rests_on = _rests_on(refs, partial, boundary_ok and session_ok, None if granted else False, grants)
     return Decision(
         Verdict.IMPLICIT_DENY,
         denied_by=tuple(missing),
         near_misses=_ordered(near),
         explained=explain,
         partial=tuple(partial),
+        assumptions=rests_on,
     )
+
+
+def _rests_on(
+    refs: _Refs, used: list[StatementRef], guards_ok: bool, granted: bool | None, grants: int
+) -> tuple[str, ...]:
+    """The assumptions (``kmslaunch.assumptions``) without which this verdict could differ: only choices that
+    mattered, so an allow that a statement naming the caller gives anyway rests on none. ``granted`` is None
+    when the verdict does not depend on the resource and identity side (an SCP or RCP refused). Explained
+    path only."""
+    out: list[str] = []
+    if not guards_ok and granted is not None:
+        # A boundary or session policy did not allow: the verdict turns on what escapes them.
+        if granted:
+            # Allowed past them only by statements that named the caller through "*", or by grants: no
+            # statement naming the user or session itself, which AWS documents as escaping them.
+            if not any(r.layer != "grant" and r not in refs.star for r in used):
+                if any(r in refs.star for r in used):
+                    # assumption principal-star-resource-policy-vs-boundary
+                    out.append("principal-star-resource-policy-vs-boundary")
+                if any(r.layer == "grant" for r in used):
+                    out.append("grants-and-boundaries")  # assumption grants-and-boundaries
+        elif grants & ROLE:
+            # A grant to the caller's role, held back by the boundary (assumption grants-and-boundaries).
+            out.append("grants-and-boundaries")
+    if any(r in refs.account_grants for r in used):
+        out.append("grant-to-account")  # assumption grant-to-account
+    return tuple(out)
 
 
 # Near misses on a condition or principal say more than one on an action another statement was written for.

@@ -66,6 +66,10 @@ def render_decision(decision: Decision, *, message: str | None = None) -> list[s
     if decision.near_misses:
         lines.append("near misses (statements that failed on one element):")
         lines.extend(f"  - {describe_near_miss(n)}" for n in decision.near_misses)
+    if decision.assumptions:
+        # Where AWS documents nothing, the verdict is kmslaunch's choice: say which (kmslaunch assumptions).
+        word = "assumption" if len(decision.assumptions) == 1 else "assumptions"
+        lines.append(f"rests on {word} " + ", ".join(decision.assumptions) + " (see: kmslaunch assumptions)")
     return lines
 
 
