@@ -346,6 +346,16 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         '(documents user, role and role session ARNs; not "*")',
         Confidence.UNKNOWN,
     ),
+    Assumption(
+        "notprincipal-without-account",
+        "A Deny with NotPrincipal that lists a user, role or session ARN but not its account",
+        "The Deny applies to that principal too: it is exempt only when its account (id or :root ARN) is listed "
+        "as well. A listed account exempts its root user only, as documented.",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html "
+        "('you must also specify the account ARN of the not-denied principal. Otherwise, the policy might deny "
+        "access to the entire account containing the principal')",
+        Confidence.INFERRED,
+    ),
 )
 
 

@@ -31,7 +31,18 @@ from kmslaunch.policy.decision import (
     Verdict,
 )
 from kmslaunch.policy.grants import Grant
-from kmslaunch.policy.match import ACCOUNT, BIT, PRINCIPAL, ROLE, Scan, eval_fast, grants_for, ref, scan_explain
+from kmslaunch.policy.match import (
+    ACCOUNT,
+    BIT,
+    PRINCIPAL,
+    ROLE,
+    Scan,
+    denies_by_assumption,
+    eval_fast,
+    grants_for,
+    ref,
+    scan_explain,
+)
 from kmslaunch.policy.model import Effect, Policy, PolicyType
 from kmslaunch.policy.principals import (
     Principal,
@@ -218,6 +229,8 @@ class _Refs:
     # an account: what the assumptions a decision rests on are read from.
     star: list[StatementRef] = field(default_factory=list)
     account_grants: list[StatementRef] = field(default_factory=list)
+    # Deny statements that applied without assumption notprincipal-without-account.
+    denies_documented: int = 0
 
 
 def _same_account(who: Principal, ps: PolicySet, resource: str) -> bool:
@@ -322,6 +335,8 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
             if layer not in deny_layers:
                 deny_layers.append(layer)
             refs.deny.append(ref(policy, d))
+            if not denies_by_assumption(d, who, hb):
+                refs.denies_documented += 1
         bits = 0
         allowed: list[StatementRef] = []
         for st, pm in out.allows:
@@ -375,6 +390,8 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
             decided_by=tuple(refs.deny),
             near_misses=_ordered(near),
             explained=True,
+            # Denied only by a NotPrincipal that listed the caller without its account: that is the choice.
+            assumptions=() if refs.denies_documented else ("notprincipal-without-account",),
         )
     key = is_kms_key(req.action, req.resource)
     grants = 0
