@@ -9,6 +9,8 @@ Each file: ``topic``, ``doc`` (the AWS page it encodes), ``cases``: each with ``
   near_misses: [{statement, element, key}] (each must be among the near misses)
   warnings: [path prefix, …]          (each must be the path of a warning)
   assumptions: [id, …]                (exact, when given: the assumptions-table entries the verdict rests on)
+or, for bad input, ``expect: {errors: [{path, message}]}``: the request file is refused (exit 2) with an error at
+each path whose message contains the given text.
 Every case is decided twice, with and without reasons, and both verdicts must agree.
 """
 
@@ -23,6 +25,7 @@ import yaml
 from click.testing import CliRunner
 
 from kmslaunch.cli.main import cli
+from kmslaunch.policy.errors import PolicyValidationError, Severity
 from kmslaunch.policy.evaluate import authorize
 from kmslaunch.policy.messages import access_denied_message
 from kmslaunch.policy.requestfile import load_request
@@ -45,10 +48,17 @@ def _load() -> list[Any]:
 
 @pytest.mark.parametrize(("file", "topic", "case"), _load())
 def test_case(file: str, topic: dict[str, Any], case: dict[str, Any]) -> None:
+    expect = case["expect"]
+    if "errors" in expect:
+        with pytest.raises(PolicyValidationError) as refused:
+            load_request(case["request"], file)
+        got = [(i.path, i.message) for i in refused.value.issues if i.severity is Severity.ERROR]
+        for want in expect["errors"]:
+            assert any(p == want["path"] and want.get("message", "") in m for p, m in got), (want, got)
+        return
     req, ps, warnings = load_request(case["request"], file)
     fast = authorize(req, ps)
     full = authorize(req, ps, explain=True)
-    expect = case["expect"]
     assert fast.verdict == full.verdict, "the fast path and the explained path disagree"
     assert full.verdict.value == expect["decision"], full.to_json()
     assert fast.denied_by == full.denied_by

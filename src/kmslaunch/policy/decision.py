@@ -32,7 +32,7 @@ class Element(enum.Enum):
 class StatementRef:
     """One statement (or grant) of one policy, as reasons name it."""
 
-    layer: PolicyType | str  # "grant" for grants
+    layer: PolicyType | str  # "grant" for grants, "rule" for AWS's own rules (root user, no permission required)
     policy: str
     statement: str  # Sid, "Statement[i]", or the grant id
     index: int

@@ -169,12 +169,25 @@ def is_kms_key(action: str, resource: str) -> bool:
     return action[:4].lower() == "kms:" and ":kms:" in resource and ":key/" in resource
 
 
+def owner_account(req: Request, ps: PolicySet) -> str | None:
+    """The account that owns the resource: the PolicySet's, else the ARN's, else ``aws:ResourceAccount`` from the
+    request context, for ARNs that carry no account (S3 buckets: ``arn:aws:s3:::bucket``). aws:ResourceAccount is
+    "the AWS account ID of the resource owner"
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourceaccount)."""
+    acct = ps.resource_account or resource_account(req.resource)
+    if acct is None and req.context:
+        given = req.context.get("aws:resourceaccount")
+        if given:
+            return given[0]
+    return acct
+
+
 def build_context(req: Request, ps: PolicySet) -> dict[str, tuple[str, ...]]:
     """The request context AWS evaluates with: keys derived from the caller and the resource, then the
     request's own keys on top."""
     who = req.principal
     ctx = dict(_principal_context(who, tuple(who.tags.items()) if who.tags else ()))
-    acct = ps.resource_account or resource_account(req.resource)
+    acct = owner_account(req, ps)
     if acct:
         ctx["aws:resourceaccount"] = (acct,)
     if req.action[:4].lower() == "kms:" and req.principal.account:
@@ -212,7 +225,7 @@ def rcps_apply(req: Request, ps: PolicySet, action_l: str) -> bool:
         return False
     if req.principal.is_service_linked_role:
         return False
-    acct = ps.resource_account or resource_account(req.resource)
+    acct = owner_account(req, ps)
     return not (ps.organization.management_account and acct == ps.organization.management_account)
 
 
@@ -233,20 +246,43 @@ class _Refs:
     denies_documented: int = 0
 
 
-def _same_account(who: Principal, ps: PolicySet, resource: str) -> bool:
-    # A resource ARN without an account ("*", S3 buckets) is decided as the caller's own account.
-    res_acct = ps.resource_account or resource_account(resource)
+def _same_account(who: Principal, req: Request, ps: PolicySet) -> bool:
+    # A resource whose owner is unknown (an ARN without an account, "*", and no aws:ResourceAccount) is decided
+    # as the caller's own account.
+    res_acct = owner_account(req, ps)
     return res_acct is None or who.account == res_acct
+
+
+# Rules of AWS's own that decide without a policy statement; reasons name them (layer "rule").
+RULE_NO_PERMISSION = StatementRef(
+    "rule",
+    "no-permission-required",
+    "sts:GetCallerIdentity needs no permission and cannot be denied",
+    0,
+    Effect.ALLOW,
+)
+RULE_ROOT_USER = StatementRef(
+    "rule", "root-user", "the account's root user has full access where no policy says otherwise", 0, Effect.ALLOW
+)
+# "No permissions are required to perform this operation. If an administrator attaches a policy to your identity
+# that explicitly denies access to the sts:GetCallerIdentity action, you can still perform this operation"
+# (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
+NO_PERMISSION_ACTIONS = frozenset({"sts:getcalleridentity"})
+_ALLOWED = Decision(Verdict.ALLOWED)
+_NO_IDENTITY = frozenset({PrincipalType.SERVICE, PrincipalType.ANONYMOUS})
+_NO_PERMISSION = Decision(Verdict.ALLOWED, decided_by=(RULE_NO_PERMISSION,), explained=True)
 
 
 def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision:
     """Decide one request as AWS would. With ``explain``, the Decision carries the deciding statements and
     the near misses; without, it is computed from cached per-policy candidates and builds no reasons.
     Both paths gather the same contributions and share ``_conclude``, so they cannot disagree on the rules."""
+    action_l = req.action.lower()
+    if action_l in NO_PERMISSION_ACTIONS:
+        return _NO_PERMISSION if explain else _ALLOWED
     if explain:
         return _authorize_explained(req, ps)
     ctx = build_context(req, ps)
-    action_l = req.action.lower()
     who = req.principal
     resource = req.resource
     hb = ps.boundary is not None
@@ -273,7 +309,8 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
         res, denied = eval_fast(ps.resource, action_l, resource, who, ctx, hb)
         if denied:
             deny_layers.append(_LAYER_OF[ps.resource.type])
-    identity_ok = False
+    # The root user has full access where no policy says otherwise: its identity side always allows.
+    identity_ok = who.type is PrincipalType.ACCOUNT
     for pol in ps.identity:
         bits, denied = eval_fast(pol, action_l, resource, who, ctx, hb)
         identity_ok = identity_ok or bool(bits)
@@ -302,7 +339,7 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
             ps.grants, who, req.encryption_context, action_l, None, ctx.get("kms:grantoperations", ())
         ):
             grants |= BIT[pm]
-    same_account = _same_account(who, ps, resource)
+    same_account = _same_account(who, req, ps)
     return _conclude(
         res,
         grants,
@@ -316,6 +353,7 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
         None,
         None,
         needs_resource=ps.resource_policy_required,
+        no_identity=who.type in _NO_IDENTITY,
     )
 
 
@@ -371,6 +409,9 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
         bits, allowed = scan(pol, Layer.IDENTITY_POLICY)
         identity_ok = identity_ok or bool(bits)
         refs.identity.extend(allowed)
+    if who.type is PrincipalType.ACCOUNT:
+        identity_ok = True
+        refs.identity.append(RULE_ROOT_USER)
     boundary_ok = True
     if ps.boundary is not None:
         bits, allowed = scan(ps.boundary, Layer.PERMISSIONS_BOUNDARY)
@@ -404,7 +445,7 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
             refs.grants.setdefault(BIT[pm], []).append(grant_ref)
             if who.account and g.grantee in (who.account, f"arn:{who.partition}:iam::{who.account}:root"):
                 refs.account_grants.append(grant_ref)
-    same_account = _same_account(who, ps, req.resource)
+    same_account = _same_account(who, req, ps)
     return _conclude(
         res,
         grants,
@@ -418,10 +459,8 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
         refs,
         near,
         needs_resource=ps.resource_policy_required,
+        no_identity=who.type in _NO_IDENTITY,
     )
-
-
-_ALLOWED = Decision(Verdict.ALLOWED)
 
 
 def _named(refs: _Refs | None, bits: int) -> list[StatementRef]:
@@ -448,9 +487,11 @@ def _conclude(
     near: list[NearMiss] | None,
     *,
     needs_resource: bool,
+    no_identity: bool,
 ) -> Decision:
     """Allowed or implicitDeny, from what each layer contributed (``res`` and ``grants`` are bits of how the
-    resource policy's allows and the grants named the caller)."""
+    resource policy's allows and the grants named the caller). ``no_identity``: a service principal or an
+    anonymous caller, which have no identity policies."""
     # A KMS key's policy, or a role's trust policy, must allow: IAM policies alone never do.
     needs_resource = needs_resource or key
     both = res | grants
@@ -466,7 +507,14 @@ def _conclude(
     identity_refs = refs.identity if refs is not None else []
     granted = False
     decided: list[StatementRef] = []
-    if same_account:
+    if no_identity:
+        # A service principal (or an anonymous caller) has no identity-based policies: a resource policy, key
+        # policy or trust policy that names it allows on its own, as a service's access to a key or a role is
+        # granted ("Principal": {"Service": "logs.us-east-1.amazonaws.com"})
+        # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html#principal-services).
+        if direct:
+            granted, decided = True, named(PRINCIPAL)
+    elif same_account:
         # Same account: a resource policy naming the user or session is enough by itself; naming the role is
         # limited by boundary and session policies; naming the account only delegates to IAM.
         if direct:
@@ -501,7 +549,9 @@ def _conclude(
     missing = list(missing)
     # Implicit deny: name every layer that lacked an allow, in AWS's evaluation order.
     if not granted:
-        if key and not same_account and action_l not in _CROSS_ACCOUNT_KMS:
+        if no_identity:
+            missing.append(Layer.KEY_POLICY if key else Layer.RESOURCE_POLICY)
+        elif key and not same_account and action_l not in _CROSS_ACCOUNT_KMS:
             missing.append(Layer.KEY_POLICY)
         elif needs_resource or not same_account:
             if not both:

@@ -16,6 +16,8 @@ def layer_name(ref: StatementRef) -> str:
 def describe_ref(ref: StatementRef) -> str:
     if ref.layer == "grant":
         return f"grant {ref.statement}"
+    if ref.layer == "rule":
+        return f"rule {ref.policy}: {ref.statement}"
     where = layer_name(ref)
     stmt = ref.statement if ref.statement.startswith("Statement[") else f'"{ref.statement}" (Statement[{ref.index}])'
     return f"{where} {ref.policy}: {ref.effect.value} {stmt}"
