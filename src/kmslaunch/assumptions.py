@@ -356,6 +356,19 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "access to the entire account containing the principal')",
         Confidence.INFERRED,
     ),
+    Assumption(
+        "vpc-endpoint-policy-evaluation",
+        "Where a VPC endpoint policy sits in evaluation",
+        "A request through an interface VPC endpoint is allowed only if the endpoint policy allows it too (its "
+        "Principal matched as in a resource-based policy), whatever the other policies say; a Deny in it is an "
+        "explicit deny. When several layers refuse, the AccessDenied message names the SCP, then the RCP, then the "
+        "VPC endpoint policy, then the resource, identity, boundary and session policies.",
+        "https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html ('does not override or "
+        "replace identity-based policies or resource-based policies'); the messages' words from "
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html; the order among layers "
+        "is not documented",
+        Confidence.INFERRED,
+    ),
 )
 
 

@@ -100,6 +100,7 @@ class Layer(enum.Enum):
     SESSION_POLICY = "session-policy"
     GRANT = "grant"
     KEY_STATE = "key-state"
+    VPC_ENDPOINT_POLICY = "vpc-endpoint-policy"
 
 
 @dataclass(frozen=True, slots=True)

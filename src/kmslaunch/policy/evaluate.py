@@ -60,6 +60,7 @@ _LAYER_OF = {
     PolicyType.SCP: Layer.SCP,
     PolicyType.RCP: Layer.RCP,
     PolicyType.TRUST: Layer.RESOURCE_POLICY,
+    PolicyType.VPC_ENDPOINT: Layer.VPC_ENDPOINT_POLICY,
 }
 
 # The KMS operations that work on a key of another account
@@ -140,6 +141,10 @@ class PolicySet:
     resource_account: str | None = None
     key_managed_by_aws: bool = False
     organization: Organization = field(default_factory=Organization)
+    # The policy of the VPC endpoint the request comes through; None when it comes through none, or through one
+    # with the default policy, which "allows full access"
+    # (https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html).
+    vpc_endpoint: Policy | None = None
     # True where the resource policy must allow even in the caller's own account, as a role's trust policy must
     # for sts:AssumeRole (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_terms-and-concepts.html).
     # KMS keys are always so.
@@ -304,6 +309,13 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
                     deny_layers.append(layer)
             if not here and layer not in missing:
                 missing.append(layer)
+    if ps.vpc_endpoint is not None:
+        # The endpoint policy must allow too, and its Deny is explicit (assumption vpc-endpoint-policy-evaluation).
+        bits, denied = eval_fast(ps.vpc_endpoint, action_l, resource, who, ctx, hb)
+        if denied:
+            deny_layers.append(Layer.VPC_ENDPOINT_POLICY)
+        elif not bits:
+            missing.append(Layer.VPC_ENDPOINT_POLICY)
     res = 0
     if ps.resource is not None:
         res, denied = eval_fast(ps.resource, action_l, resource, who, ctx, hb)
@@ -401,6 +413,10 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
                 here |= bits
             if not here and layer not in missing:
                 missing.append(layer)
+    if ps.vpc_endpoint is not None:
+        bits, _ = scan(ps.vpc_endpoint, Layer.VPC_ENDPOINT_POLICY)
+        if not bits:
+            missing.append(Layer.VPC_ENDPOINT_POLICY)
     res = 0
     if ps.resource is not None:
         res, _ = scan(ps.resource, _LAYER_OF[ps.resource.type], resource_side=True)

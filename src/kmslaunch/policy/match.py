@@ -111,7 +111,7 @@ def scan_explain(
     near: list[NearMiss],
     has_boundary: bool,
 ) -> None:
-    needs_principal = policy.type in (PolicyType.KEY, PolicyType.RESOURCE, PolicyType.RCP, PolicyType.TRUST)
+    needs_principal = policy.type in _PRINCIPAL_TYPES
     for st in policy.statements:
         misses: list[Mismatch] = []
         if not _action_matches(st, action_l):
@@ -269,7 +269,9 @@ def _candidates(policy: Policy, action_l: str, resource: str, who: Principal, ha
 
 
 _EMPTY: dict[str, tuple[str, ...]] = {}
-_PRINCIPAL_TYPES = frozenset({PolicyType.KEY, PolicyType.RESOURCE, PolicyType.RCP, PolicyType.TRUST})
+_PRINCIPAL_TYPES = frozenset(
+    {PolicyType.KEY, PolicyType.RESOURCE, PolicyType.RCP, PolicyType.TRUST, PolicyType.VPC_ENDPOINT}
+)
 
 
 def eval_fast(

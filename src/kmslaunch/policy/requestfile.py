@@ -12,7 +12,9 @@ Shape (any policy field may be absent; documents are JSON objects or strings, UR
 Optional extras: ``principal_arn`` (a session's role ARN with its path), ``principal_tags``, ``userid``,
 ``encryption_context``, ``key_manager`` ("AWS" or "CUSTOMER"), ``organization``
 ({"management_account": "…", "id": "o-…"}), ``resource_account`` (the owner of a resource whose ARN names no
-account; else ``aws:ResourceAccount`` from the context decides it).
+account; else ``aws:ResourceAccount`` from the context decides it), ``vpce_policy`` (the policy of the VPC
+endpoint the request comes through), ``vpce`` and ``vpc`` (that endpoint's id and its VPC's, which become
+``aws:SourceVpce`` and ``aws:SourceVpc``).
 """
 
 from __future__ import annotations
@@ -49,8 +51,13 @@ _FIELDS = {
     "key_manager",
     "organization",
     "resource_account",
+    "vpce_policy",
+    "vpce",
+    "vpc",
 }
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
+_VPCE_ID = re.compile(r"^vpce-[0-9a-f]{8,17}$")
+_VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 
 
 def context_value(value: object) -> tuple[str, ...] | None:
@@ -148,6 +155,19 @@ def load_request(data: object, source: str) -> tuple[Request, PolicySet, tuple[I
         issues.append(error("context", "expected an object"))
         ctx_raw = {}
     ctx = normalise_context(ctx_raw, "context", issues)
+    # The VPC endpoint the request comes through, and its VPC: aws:SourceVpce and aws:SourceVpc, unless the
+    # context gives them (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-sourcevpce).
+    for name, key, pattern, example in (
+        ("vpce", "aws:sourcevpce", _VPCE_ID, "vpce-1a2b3c4d"),
+        ("vpc", "aws:sourcevpc", _VPC_ID, "vpc-1a2b3c4d"),
+    ):
+        given = text(name, False)
+        if given is None:
+            continue
+        if not pattern.match(given):
+            issues.append(error(name, f'"{given}" is not a {name.upper()} id (expected e.g. {example})'))
+        else:
+            ctx.setdefault(key, (given,))
     enc = data.get("encryption_context")
     if enc is None:
         # The request's encryption context, recovered (case preserved) from kms:EncryptionContext:<k> keys.
@@ -210,6 +230,9 @@ def load_request(data: object, source: str) -> tuple[Request, PolicySet, tuple[I
             PolicyType.PERMISSIONS_BOUNDARY,
             "permissions_boundary",
         )
+    vpce_policy = None
+    if data.get("vpce_policy") is not None:
+        vpce_policy = policy(data["vpce_policy"], "vpce_policy", PolicyType.VPC_ENDPOINT, "vpce_policy")
     identity = policy_list("identity_policies", PolicyType.IDENTITY)
     session = policy_list("session_policies", PolicyType.SESSION)
     scps = levels("scps", PolicyType.SCP)
@@ -245,6 +268,7 @@ def load_request(data: object, source: str) -> tuple[Request, PolicySet, tuple[I
         rcps=rcps,
         grants=tuple(grants),
         resource_account=owner,
+        vpc_endpoint=vpce_policy,
         key_managed_by_aws=manager == "AWS",
         organization=org,
         resource_policy_required=is_trust,
