@@ -122,6 +122,7 @@ def _layer_words(layer: Layer | None, key_arn: str) -> str:
         Layer.RCP: "a resource control policy",
         Layer.PERMISSIONS_BOUNDARY: "the caller's permissions boundary",
         Layer.SESSION_POLICY: "the session policy",
+        Layer.VPC_ENDPOINT_POLICY: "the VPC endpoint's policy",
         None: "the key's state",
     }.get(layer, "a policy")
 

@@ -207,7 +207,7 @@ def add_need(world: World, result: CallResult, needs: Needs) -> str | None:
     # Implicit deny.
     layers = set(d.denied_by)
     same_account = who.account == key_arn.split(":")[4]
-    if layers & {Layer.SCP, Layer.RCP, Layer.PERMISSIONS_BOUNDARY, Layer.SESSION_POLICY}:
+    if layers & {Layer.SCP, Layer.RCP, Layer.PERMISSIONS_BOUNDARY, Layer.SESSION_POLICY, Layer.VPC_ENDPOINT_POLICY}:
         names = ", ".join(sorted(layer.value for layer in layers))
         return f"{action} is refused for lack of an allow in: {names}; kmslaunch does not widen those guardrails"
     holder = _identity_holder(world, who)
