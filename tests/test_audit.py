@@ -55,6 +55,11 @@ def test_kc_source_ip_lint_flags_the_deny_and_the_launch_fails() -> None:
     failing = report.failing
     assert failing and failing[0].outcome.cause == "key-policy"
     assert failing[0].principal == f"arn:aws:iam::{A}:user/alice"
+    # One statement, one recommendation: the doctor's fix (not alias/aws/ebs) says what the lint suggests.
+    fix = failing[0].outcome.fix
+    assert fix is not None and fix["verified"] and not fix["alternative"]
+    [change] = fix["fixes"]
+    assert change["kind"] == "key-policy" and (report.lint[0].suggestion or "") in change["rationale"]
 
 
 def test_kc_iam_user_fails_on_iam_with_an_identity_fix() -> None:
@@ -101,6 +106,9 @@ def test_lint_rule(case: dict[str, Any]) -> None:
     assert sorted(f.rule for f in findings) == sorted(case["expect"]), [f.to_json() for f in findings]
     for f in findings:
         assert f.path.startswith("Statement[") and f.message
+    if "suggestion" in case:
+        [finding] = findings
+        assert (finding.suggestion or "").startswith(case["suggestion"]), finding.suggestion
 
 
 def test_every_rule_has_a_case() -> None:

@@ -22,7 +22,9 @@ statements for known traps (``engine``: the paths; ``lint``: the rules; ``render
         "fails": true,
         "cause": "key-policy" | "identity-policy" | "key-state" | "scp" | … | "ec2:<Code>" | null,
         "headline": "<the doctor's finding>" | null,
-        "fix": {"title": "…", "verified": true, "unresolved": null, "fixes": [<doctor fix JSON>]} | null,
+        "fix": {"title": "…", "verified": true, "alternative": false,        # alternative: changes the launch
+                "assumptions": [{"id": "…", "choice": "…"}], "unresolved": null,
+                "fixes": [<doctor fix JSON>]} | null,
         "note": "<why not simulated>" | null,
         "representative": "<principal simulated for this path's group>" | null
       }],

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kmslaunch.doctor.diagnose import diagnose
+from kmslaunch.doctor.fixes import shown
 from kmslaunch.launch.errors import Ec2Error, NotInWorld
 from kmslaunch.launch.plan import ensure_aws_ebs
 from kmslaunch.launch.request import LaunchRequest, simulate
@@ -336,10 +337,10 @@ def _simulate(work: World, sandbox: _Sandbox, req: LaunchRequest, fresh: _Fresh)
         cause = first.denied_by[0] if first and first.denied_by else "unknown"
         return Outcome(state, True, cause=cause, note=f"no diagnosis: {exc}"), 1
     finding = diag.findings[0] if diag.findings else None
-    plan = next((p for p in diag.plans if p.verified), diag.plans[0] if diag.plans else None)
-    fix = None
-    if plan is not None:
-        fix = {"title": plan.title, "verified": plan.verified, "unresolved": plan.unresolved, "fixes": plan.to_json()}
+    # The doctor's choice, in the doctor's words: the fix that keeps the launch as it is, else the alternative
+    # that changes the launch (labelled so), else the unverified plan with why.
+    plan = diag.fix or diag.launch_change_only or shown(diag.plans)
+    fix = plan.summary() if plan is not None else None
     outcome = Outcome(
         state,
         True,

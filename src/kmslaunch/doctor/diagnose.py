@@ -15,7 +15,7 @@ from kmslaunch.policy.explain import conditions_met, describe_mismatch, describe
 from kmslaunch.policy.model import PolicyType
 from kmslaunch.world.world import World
 
-from .fixes import FixPlan, find_fix, find_parameter_fix
+from .fixes import FixPlan, find_fix, find_parameter_fix, preferred, shown
 
 DOCS = {
     "identity": "https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#key-policy-default-allow-root-enable-iam",
@@ -26,6 +26,7 @@ DOCS = {
     "evaluation": "https://docs.aws.amazon.com/kms/latest/developerguide/determining-access.html",
     "scp": "https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps.html",
     "ebs": "https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html",
+    "boundary": "https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html",
 }
 
 
@@ -89,16 +90,25 @@ class Diagnosis:
     unknown: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
 
+    @property
+    def fix(self) -> FixPlan | None:
+        """The verified fix that keeps the user's key and launch parameters, if there is one."""
+        return preferred(self.plans)
+
+    @property
+    def launch_change_only(self) -> FixPlan | None:
+        """The verified alternative, when it is the only verified plan: the launch itself must change."""
+        if self.fix is not None:
+            return None
+        return next((p for p in self.plans if p.verified and p.alternative), None)
+
     def to_json(self) -> dict[str, Any]:
         out = self.result.to_json()
         out["diagnosis"] = [f.to_json() for f in self.findings]
         out["cloudtrail_evidence"] = [e.to_json() for e in self.evidence]
-        verified = next((p for p in self.plans if p.verified), None)
-        out["fixes"] = verified.to_json() if verified else (self.plans[0].to_json() if self.plans else [])
-        out["fix_plans"] = [
-            {"title": p.title, "verified": p.verified, "unresolved": p.unresolved, "fixes": p.to_json()}
-            for p in self.plans
-        ]
+        first = shown(self.plans)
+        out["fixes"] = first.to_json() if first else []
+        out["fix_plans"] = [p.summary() for p in self.plans]
         out["unknown"] = list(self.unknown)
         return out
 
@@ -177,6 +187,14 @@ def explain_refusal(c: CallResult) -> Finding:
         if p.is_service_linked_role and p.account != c.resource.split(":")[4]:
             headline += "; a service-linked role of another account needs a grant"
             doc = DOCS["slr"]
+    elif first is Layer.PERMISSIONS_BOUNDARY:
+        boundary = c.authorized.policies.boundary
+        name = boundary.name if boundary is not None else "its permissions boundary"
+        headline = (
+            f"{c.action} was refused: the permissions boundary {name} of {p.name or p.arn} does not allow it, "
+            "and a boundary caps whatever the identity policies allow"
+        )
+        doc = DOCS["boundary"]
     else:
         headline = f"{c.action} was refused: {layers} lacks an allow"
         doc = DOCS["scp"] if first in (Layer.SCP, Layer.RCP) else DOCS["evaluation"]

@@ -1,0 +1,138 @@
+"""Table-driven doctor cases: tests/cases/doctor/*.yaml (world, launch, the refused call, the first plan's fix
+kinds and places, verification, the alternative). The runner also holds the doctor to its promises on every
+case: a verified plan makes the same launch run on a fresh copy, and nothing broader than the calls need."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from kmslaunch.cli.doctor import fix_command
+from kmslaunch.cli.simulate import simulate_command
+from kmslaunch.doctor.diagnose import diagnose
+from kmslaunch.launch.request import simulate
+from kmslaunch.snapshot import save_snapshot
+from launchworld import build, launch
+
+CASES = Path(__file__).parent / "cases" / "doctor"
+
+
+def _load() -> list[Any]:
+    out = []
+    for path in sorted(CASES.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text())
+        assert data.get("doc"), f"{path.name} names the AWS document it encodes"
+        for case in data["cases"]:
+            assert case.get("doc", "").startswith("https://"), case["name"]
+            out.append(pytest.param(case, id=f"{path.stem}:{case['name']}"))
+    return out
+
+
+def _within(text: str, values: dict[str, str]) -> str:
+    """References anywhere inside a string (``run as user:admin``), longest first."""
+    for ref in sorted(values, key=len, reverse=True):
+        text = text.replace(ref, values[ref])
+    return text
+
+
+@pytest.mark.parametrize("case", _load())
+def test_doctor_case(case: dict[str, Any]) -> None:
+    world, refs = build(case.get("world") or {})
+    req = launch(case["launch"], refs)
+    diag = diagnose(world, req)
+    expect = refs.sub(case["expect"])
+    action, layer = expect["refused"]
+    assert diag.findings, diag.result.to_json()["outcome"]
+    assert (diag.findings[0].call.action, diag.findings[0].layer) == (action, layer), diag.findings[0].headline
+    plan = diag.plans[0]
+    assert not plan.alternative
+    assert plan.verified == expect["verified"], plan.unresolved
+    assert [f.kind for f in plan.fixes] == expect["fix"], [f.to_json(plan.verified) for f in plan.fixes]
+    if "targets" in expect:
+        assert [f.target for f in plan.fixes] == expect["targets"]
+    if "accounts" in expect:
+        assert [f.account for f in plan.fixes] == expect["accounts"]
+    commands = [c for f in plan.fixes for c in f.commands]
+    for want in (_within(w, refs.values) for w in expect.get("commands") or []):
+        assert any(want in c for c in commands), (want, commands)
+    statements = json.dumps([st for f in plan.fixes for st in f.statements])
+    for want in (_within(w, refs.values) for w in expect.get("statements") or []):
+        assert want in statements, (want, statements)
+    # The alternative that changes the launch is never first, and is offered only when verified.
+    alternatives = [p for p in diag.plans if p.alternative]
+    assert all(p.alternative for p in diag.plans[diag.plans.index(alternatives[0]) :]) if alternatives else True
+    if "alternative" in expect:
+        assert ("verified" if alternatives and alternatives[0].verified else "none") == expect["alternative"]
+    assert diag.fix is (plan if plan.verified else None)
+    # Least privilege, whatever the case.
+    for st in (st for p in diag.plans for f in p.fixes for st in f.statements):
+        actions = st.get("Action") if isinstance(st.get("Action"), list) else [st.get("Action")]
+        assert "kms:*" not in actions or st["Effect"] == "Deny"
+        if st["Effect"] == "Allow":
+            assert st.get("Principal") not in ("*", {"AWS": "*"})
+    # A verified plan is a real one: applied to a fresh copy, the same launch runs.
+    if plan.verified:
+        fixed = copy.deepcopy(world)
+        plan.apply(fixed)
+        assert simulate(fixed, req).succeeded
+        assert not simulate(copy.deepcopy(world), req).succeeded
+
+
+# -- kmslaunch fix: what it writes is a snapshot in which the same launch runs ------------------------------------
+
+
+def _case(name: str) -> dict[str, Any]:
+    for path in sorted(CASES.glob("*.yaml")):
+        for case in yaml.safe_load(path.read_text())["cases"]:
+            if case["name"] == name:
+                return dict(case)
+    raise KeyError(name)
+
+
+def _fix(tmp_path: Path, spec: dict[str, Any]) -> tuple[Any, Path, list[str]]:
+    world, refs = build(spec["world"])
+    snap = tmp_path / "snap"
+    save_snapshot(world, snap)
+    s = refs.sub(spec["launch"])
+    request = tmp_path / "run-instances.json"
+    request.write_text(json.dumps(s["params"]))
+    launch_args = [str(snap), "--run-instances", str(request), "--as", s["caller"]]
+    out = tmp_path / "fixed"
+    return CliRunner().invoke(fix_command, [*launch_args, "--out", str(out)]), out, launch_args
+
+
+def test_fix_writes_a_snapshot_in_which_the_boundary_launch_runs(tmp_path: Path) -> None:
+    res, out, launch_args = _fix(tmp_path, _case("boundary without KMS, customer managed"))
+    assert res.exit_code == 0, res.output
+    assert "[permissions-boundary]" in res.output and "the same launch runs there" in res.output
+    again = CliRunner().invoke(simulate_command, [str(out), *launch_args[1:]])
+    assert again.exit_code == 0 and "running" in again.output, again.output
+
+
+def test_fix_refuses_when_only_a_launch_change_is_verified(tmp_path: Path) -> None:
+    spec = _case("key policy names nobody; the policy fix comes before the alternative")
+    # A Deny aimed at the caller on this key: no policy fix, but the launch runs with another key.
+    spec["world"] = {
+        **spec["world"],
+        "users": {
+            "alice": {
+                "managed": ["AmazonEC2FullAccess"],
+                "inline": {
+                    "no-app-key": {
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Deny", "Action": "kms:*", "Resource": "key:app-key"}],
+                    }
+                },
+            }
+        },
+    }
+    res, out, _ = _fix(tmp_path, spec)
+    assert res.exit_code == 1
+    assert "The only verified fix is a change to the launch itself" in res.output
+    assert "alias/aws/ebs" in res.output and not out.exists()
