@@ -47,6 +47,8 @@ def _who(p: PathResult) -> str:
         return f"Auto Scaling group {p.target}"
     if p.kind == "launch-template":
         return f"launch template {p.target} by {p.principal}"
+    if p.kind == "terminated-instance":
+        return f"terminated instance {p.target}" + (f" launched by {p.principal}" if p.principal else "")
     if p.kind == "default-key":
         return f"default EBS key {p.target} by {p.principal}"
     return f"{p.principal} with {p.key}"

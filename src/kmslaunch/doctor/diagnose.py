@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from kmslaunch.launch.replay import run_instances_event
 from kmslaunch.launch.request import LaunchRequest, simulate
 from kmslaunch.launch.result import CallResult, CallVerdict, LaunchResult
 from kmslaunch.policy.decision import Element, Layer, Verdict
@@ -243,15 +246,48 @@ def _event_key(ev: dict[str, Any]) -> str | None:
     return str(rp.get("keyId")) if isinstance(rp, dict) and rp.get("keyId") else None
 
 
+_EC2_ID = re.compile(r"\b(?:i|vol)-[0-9a-f]{8,17}\b")
+# A launch's KMS calls are made while the instance is pending, right after RunInstances; AWS documents no bound.
+# A record naming no instance or volume is this launch's only inside this window (assumption
+# replayed-launch-trail-window; https://docs.aws.amazon.com/kms/latest/developerguide/ct-ec2two.html).
+LAUNCH_WINDOW = timedelta(minutes=5)
+
+
+def _time(text: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _of_this_launch(ev: dict[str, Any], ids: set[str], started: datetime | None) -> bool:
+    """A record is the replayed launch's when it names the instance or one of its volumes (the grantee of
+    CreateGrant, the instance identity's session, ``aws:ebs:id``); one naming another instance or volume is not;
+    one naming none is when it falls in the launch's time window after its RunInstances record."""
+    named = set(_EC2_ID.findall(json.dumps(ev)))
+    if named & ids:
+        return True
+    if named:
+        return False
+    at = _time(ev.get("eventTime"))
+    return started is not None and at is not None and started - timedelta(seconds=1) <= at <= started + LAUNCH_WINDOW
+
+
 def match_cloudtrail(pristine: World, result: LaunchResult, instance_id: str | None) -> list[Evidence]:
     """Refused KMS calls in the snapshot's CloudTrail for this launch's keys, read as evidence.
 
-    With ``instance_id`` (a replayed instance) only the records naming that instance count (the grantee of
-    CreateGrant, the session of the instance identity's Decrypt), plus the caller's records on the same key.
+    With ``instance_id`` (a replayed instance) only that launch's records count: those naming the instance or its
+    volumes, and those naming none made within ``LAUNCH_WINDOW`` of the instance's RunInstances record.
     """
-    events = pristine.account(result.account).region(result.region).trail.events
+    trail = pristine.account(result.account).region(result.region).trail
+    events = trail.events
     predicted = result.refused_calls[0] if result.refused_calls else None
     keys = {c.resource for c in result.calls}
+    ids = {instance_id, *(v.volume_id for v in result.volumes)} if instance_id else set()
+    started = None
+    if instance_id:
+        run = run_instances_event(pristine, result.account, result.region, instance_id)
+        started = _time(run.get("eventTime")) if run else None
     out: list[Evidence] = []
     for ev in events:
         if ev.get("eventSource") != "kms.amazonaws.com" or not ev.get("errorCode"):
@@ -259,8 +295,7 @@ def match_cloudtrail(pristine: World, result: LaunchResult, instance_id: str | N
         key = _event_key(ev)
         if key not in keys:
             continue
-        text = str(ev)
-        if instance_id and instance_id not in text and "aws:ec2-infrastructure" in text:
+        if instance_id and not _of_this_launch(ev, ids, started):
             continue
         who = str((ev.get("userIdentity") or {}).get("arn") or "")
         layer = _aws_layer(ev)

@@ -7,7 +7,10 @@ instance's image and type.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import json
+import re
 from typing import Any
 
 from kmslaunch.world.world import World
@@ -60,10 +63,44 @@ def _bdms_from_event(req: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+_VOLUME_ID = re.compile(r"\bvol-[0-9a-f]{8,17}\b")
+
+
+def instance_volume_ids(world: World, account: str, region: str, instance_id: str) -> list[str]:
+    """The volume ids ``instance_id`` had, in device order when describe-instances lists them, then in the order
+    CloudTrail's KMS records of the instance name them (``aws:ebs:id`` of the grant EC2 made for it, of its Decrypt):
+    a launch that failed leaves no volume behind, only those records."""
+    r = world.account(account).region(region)
+    inst = r.ec2.instances.get(instance_id)
+    out = [vol for _, vol in inst.block_devices] if inst is not None else []
+    for ev in r.trail.events:
+        if ev.get("eventSource") != "kms.amazonaws.com":
+            continue
+        text = json.dumps(ev)
+        if instance_id not in text:
+            continue
+        for vol in _VOLUME_ID.findall(text):
+            if vol not in out:
+                out.append(vol)
+    return out
+
+
 def replay_instance(
     world: World, account: str, region: str, instance_id: str, caller: str | None, source_ip: str | None
 ) -> LaunchRequest:
-    """A LaunchRequest that launches ``instance_id`` again as it was launched."""
+    """A LaunchRequest that launches ``instance_id`` again as it was launched, under its own id and its volumes'
+    ids, so that what the replay reports is that instance."""
+    req = _replay(world, account, region, instance_id, caller, source_ip)
+    reuse: list[tuple[str, tuple[str, ...]]] = [("i", (instance_id,))]
+    volumes = instance_volume_ids(world, account, region, instance_id)
+    if volumes:
+        reuse.append(("vol", tuple(volumes)))
+    return dataclasses.replace(req, reuse_ids=tuple(reuse))
+
+
+def _replay(
+    world: World, account: str, region: str, instance_id: str, caller: str | None, source_ip: str | None
+) -> LaunchRequest:
     inst = world.account(account).region(region).ec2.instances.get(instance_id)
     ev = run_instances_event(world, account, region, instance_id)
     if inst is None and ev is None:
