@@ -16,6 +16,9 @@ from click.testing import CliRunner
 from kmslaunch.cli.doctor import fix_command
 from kmslaunch.cli.simulate import simulate_command
 from kmslaunch.doctor.diagnose import diagnose
+from kmslaunch.doctor.markdown import render_markdown
+from kmslaunch.doctor.sarif import render_sarif
+from kmslaunch.doctor.text import render_diagnosis
 from kmslaunch.launch.request import simulate
 from kmslaunch.snapshot import save_snapshot
 from launchworld import build, launch
@@ -69,6 +72,10 @@ def test_doctor_case(case: dict[str, Any]) -> None:
     assert all(p.alternative for p in diag.plans[diag.plans.index(alternatives[0]) :]) if alternatives else True
     if "alternative" in expect:
         assert ("verified" if alternatives and alternatives[0].verified else "none") == expect["alternative"]
+    if "assumptions" in expect:
+        assert list(plan.assumptions) == expect["assumptions"]
+    if "alternative_assumptions" in expect:
+        assert list(alternatives[0].assumptions) == expect["alternative_assumptions"]
     assert diag.fix is (plan if plan.verified else None)
     # Least privilege, whatever the case.
     for st in (st for p in diag.plans for f in p.fixes for st in f.statements):
@@ -136,3 +143,27 @@ def test_fix_refuses_when_only_a_launch_change_is_verified(tmp_path: Path) -> No
     assert res.exit_code == 1
     assert "The only verified fix is a change to the launch itself" in res.output
     assert "alias/aws/ebs" in res.output and not out.exists()
+
+
+def test_every_format_says_what_a_verification_rests_on() -> None:
+    case = _case(
+        "boundary without KMS, launch with the user's key; aws/ebs only as an alternative resting on an assumption"
+    )
+    world, refs = build(case["world"])
+    diag = diagnose(world, launch(case["launch"], refs))
+    words = "verified, resting on assumption principal-star-resource-policy-vs-boundary: In the resource's own"
+    text = "\n".join(render_diagnosis(diag))
+    assert "Alternative, changing the launch itself (" + words in text
+    assert text.index("Fix (verified:") < text.index("Alternative, changing the launch itself")
+    assert "Alternative, changing the launch itself: launch with alias/aws/ebs" in render_markdown(diag)
+    assert words in render_markdown(diag)
+    [plan_json] = [p for p in diag.to_json()["fix_plans"] if p["alternative"]]
+    assert plan_json["verified"] and [a["id"] for a in plan_json["assumptions"]] == [
+        "principal-star-resource-policy-vs-boundary"
+    ]
+    assert diag.to_json()["fixes"][0]["kind"] == "permissions-boundary"
+    [result] = render_sarif(diag, uri="snapshot")["runs"][0]["results"]
+    assert "Fix (verified): aws iam create-policy-version" in result["message"]["text"]
+    sarif_plans = result["properties"]["fix_plans"]
+    assert [p["alternative"] for p in sarif_plans] == [False, True]
+    assert sarif_plans[1]["assumptions"][0]["id"] == "principal-star-resource-policy-vs-boundary"

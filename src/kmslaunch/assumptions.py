@@ -333,13 +333,51 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "key in the destination region); the failure's shape is a choice",
         Confidence.UNKNOWN,
     ),
+    # Policy engine: issue 12
+    Assumption(
+        "principal-star-resource-policy-vs-boundary",
+        'A resource (key) policy Allow with Principal "*" and a permissions boundary or session policy',
+        'In the resource\'s own account, an Allow with Principal "*" (or {"AWS": "*"}, or NotPrincipal) is '
+        "treated as naming the caller itself, as a user or role session ARN: it is not limited by an implicit "
+        "deny in the caller's identity policies, permissions boundary or session policies. Across accounts the "
+        "caller's identity side must allow as always, boundary and session policies included.",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/"
+        "reference_policies_evaluation-logic_policy-eval-denyallow.html "
+        '(documents user, role and role session ARNs; not "*")',
+        Confidence.UNKNOWN,
+    ),
+    Assumption(
+        "notprincipal-without-account",
+        "A Deny with NotPrincipal that lists a user, role or session ARN but not its account",
+        "The Deny applies to that principal too: it is exempt only when its account (id or :root ARN) is listed "
+        "as well. A listed account exempts its root user only, as documented.",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html "
+        "('you must also specify the account ARN of the not-denied principal. Otherwise, the policy might deny "
+        "access to the entire account containing the principal')",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "vpc-endpoint-policy-evaluation",
+        "Where a VPC endpoint policy sits in evaluation",
+        "A request through an interface VPC endpoint is allowed only if the endpoint policy allows it too (its "
+        "Principal matched as in a resource-based policy), whatever the other policies say; a Deny in it is an "
+        "explicit deny. When several layers refuse, the AccessDenied message names the SCP, then the RCP, then the "
+        "VPC endpoint policy, then the resource, identity, boundary and session policies.",
+        "https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html ('does not override or "
+        "replace identity-based policies or resource-based policies'); the messages' words from "
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html; the order among layers "
+        "is not documented",
+        Confidence.INFERRED,
+    ),
+    # Doctor: issue 12
     Assumption(
         "replayed-launch-trail-window",
         "Which CloudTrail records belong to a replayed instance's launch",
         "A refused KMS record is the launch's when it names the instance or one of its volumes (CreateGrant's "
         "grantee, the instance identity's session, aws:ebs:id); one naming another instance or volume is not; one "
         "naming neither is the launch's when made from 1 second before to 5 minutes after the instance's "
-        "RunInstances record.",
+        "RunInstances record. The replay takes the instance's volume ids from the records naming it and from those "
+        "naming no instance made in that window.",
         "https://docs.aws.amazon.com/kms/latest/developerguide/ct-ec2two.html (the instance id in RunInstances, the "
         "grantee and the Decrypt session; nothing on timing)",
         Confidence.UNKNOWN,

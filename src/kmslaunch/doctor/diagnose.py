@@ -6,10 +6,10 @@ import copy
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from kmslaunch.launch.replay import run_instances_event
+from kmslaunch.launch.replay import event_time, in_launch_window, run_instances_event
 from kmslaunch.launch.request import LaunchRequest, simulate
 from kmslaunch.launch.result import CallResult, CallVerdict, LaunchResult
 from kmslaunch.policy.decision import Element, Layer, Verdict
@@ -135,6 +135,7 @@ def _layer_words(layer: Layer | None, key_arn: str) -> str:
         Layer.RCP: "a resource control policy",
         Layer.PERMISSIONS_BOUNDARY: "the caller's permissions boundary",
         Layer.SESSION_POLICY: "the session policy",
+        Layer.VPC_ENDPOINT_POLICY: "the VPC endpoint's policy",
         None: "the key's state",
     }.get(layer, "a policy")
 
@@ -247,17 +248,6 @@ def _event_key(ev: dict[str, Any]) -> str | None:
 
 
 _EC2_ID = re.compile(r"\b(?:i|vol)-[0-9a-f]{8,17}\b")
-# A launch's KMS calls are made while the instance is pending, right after RunInstances; AWS documents no bound.
-# A record naming no instance or volume is this launch's only inside this window (assumption
-# replayed-launch-trail-window; https://docs.aws.amazon.com/kms/latest/developerguide/ct-ec2two.html).
-LAUNCH_WINDOW = timedelta(minutes=5)
-
-
-def _time(text: object) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _of_this_launch(ev: dict[str, Any], ids: set[str], started: datetime | None) -> bool:
@@ -269,8 +259,7 @@ def _of_this_launch(ev: dict[str, Any], ids: set[str], started: datetime | None)
         return True
     if named:
         return False
-    at = _time(ev.get("eventTime"))
-    return started is not None and at is not None and started - timedelta(seconds=1) <= at <= started + LAUNCH_WINDOW
+    return in_launch_window(ev, started)  # assumption replayed-launch-trail-window
 
 
 def match_cloudtrail(pristine: World, result: LaunchResult, instance_id: str | None) -> list[Evidence]:
@@ -287,7 +276,7 @@ def match_cloudtrail(pristine: World, result: LaunchResult, instance_id: str | N
     started = None
     if instance_id:
         run = run_instances_event(pristine, result.account, result.region, instance_id)
-        started = _time(run.get("eventTime")) if run else None
+        started = event_time(run.get("eventTime")) if run else None
     out: list[Evidence] = []
     for ev in events:
         if ev.get("eventSource") != "kms.amazonaws.com" or not ev.get("errorCode"):

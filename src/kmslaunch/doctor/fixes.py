@@ -155,9 +155,9 @@ class FixPlan:
 
 
 def decision_assumptions(decision: Decision) -> tuple[str, ...]:
-    """Ids of the assumption-table entries a decision relied on. Read in this one place: the engine records
-    them on ``Decision.assumptions``; a decision without that field relied on none that it knows of."""
-    return tuple(getattr(decision, "assumptions", ()) or ())
+    """Ids of the assumption-table entries a decision relied on (``Decision.assumptions``), read in this one
+    place for every format."""
+    return decision.assumptions
 
 
 def verification_assumptions(result: LaunchResult | None) -> tuple[str, ...]:
@@ -288,7 +288,7 @@ def add_need(world: World, result: CallResult, needs: Needs) -> str | None:
             return f"{action} is refused by the permissions boundary of {who.arn}, which is not in the snapshot"
         needs.boundary.setdefault((who.account or "", *boundary), set()).add((action, key_arn))
         layers.discard(Layer.PERMISSIONS_BOUNDARY)
-    if layers & {Layer.SCP, Layer.RCP, Layer.SESSION_POLICY}:
+    if layers & {Layer.SCP, Layer.RCP, Layer.SESSION_POLICY, Layer.VPC_ENDPOINT_POLICY}:
         names = ", ".join(sorted(layer.value for layer in layers))
         return f"{action} is refused for lack of an allow in: {names}; kmslaunch does not widen those guardrails"
     if not layers:

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from kmslaunch.policy.decision import Decision
 from kmslaunch.policy.evaluate import Organization as EvalOrganization
 from kmslaunch.policy.evaluate import PolicySet, Request, authorize
-from kmslaunch.policy.model import Policy, PolicyType
-from kmslaunch.policy.parse import parse_policy
+from kmslaunch.policy.model import Policy
 from kmslaunch.policy.principals import Principal, PrincipalType, parse_principal
 from kmslaunch.world.iam import Iam
 from kmslaunch.world.kms import Key, KeyManager
@@ -29,13 +28,6 @@ class Authorized:
     request: Request
     policies: PolicySet
     decision: Decision
-
-
-ROOT_POLICY = parse_policy(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
-    PolicyType.IDENTITY,
-    "root user",
-)
 
 
 def principal_in_world(world: World, arn: str) -> Principal:
@@ -72,9 +64,9 @@ def identity_policies(iam: Iam, who: Principal) -> tuple[tuple[Policy, ...], Pol
                 docs.append(mp.document.policy)
 
     if who.type is PrincipalType.ACCOUNT:
-        # The root user has every permission in its own account; only SCPs (and, for KMS, the key policy) limit
-        # it (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user.html).
-        return (ROOT_POLICY,), None
+        # The root user has no identity policies: its full access is the engine's rule (RULE_ROOT_USER), limited
+        # by SCPs and, for KMS, the key policy (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user.html).
+        return (), None
     if who.type is PrincipalType.USER and who.name in iam.users:
         user = iam.users[who.name]
         docs.extend(d.policy for d in user.inline.values())
