@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from kmslaunch.cli.doctor import fix_command
 from kmslaunch.cli.simulate import simulate_command
 from kmslaunch.doctor.diagnose import diagnose
+from kmslaunch.doctor.fixes import grant_runner
 from kmslaunch.doctor.markdown import render_markdown
 from kmslaunch.doctor.sarif import render_sarif
 from kmslaunch.doctor.text import render_diagnosis
@@ -167,3 +168,20 @@ def test_every_format_says_what_a_verification_rests_on() -> None:
     sarif_plans = result["properties"]["fix_plans"]
     assert [p["alternative"] for p in sarif_plans] == [False, True]
     assert sarif_plans[1]["assumptions"][0]["id"] == "principal-star-resource-policy-vs-boundary"
+
+
+def test_the_consumers_own_create_grant_is_decided_as_the_direct_call_it_is() -> None:
+    case = _case("cross-account key whose CreateGrant needs kms:GrantIsForAWSResource")
+    world, refs = build(case["world"])
+    diag = diagnose(world, launch(case["launch"], refs))
+    grant = next(f for f in diag.plans[0].fixes if f.kind == "grant")
+    assert grant.grant is not None
+    args = (refs.values["key:golden"], grant.grant["GranteePrincipal"], "111122223333", grant.grant["Operations"])
+    # Before the owner's change the admin's call is refused by the key policy: no kms:GrantIsForAWSResource.
+    before = grant_runner(world, *args)
+    assert before.principal is None and not before.decision.allowed
+    assert [layer.value for layer in before.decision.denied_by] == ["key-policy"]
+    fixed = copy.deepcopy(world)
+    diag.plans[0].apply(fixed)
+    after = grant_runner(fixed, *args)
+    assert after.principal == refs.values["user:admin"] and after.decision.allowed

@@ -174,7 +174,14 @@ def explain_refusal(c: CallResult) -> Finding:
     layers = ", ".join(layer.value for layer in d.denied_by)
     if first is Layer.IDENTITY_POLICY:
         delegating = [r for r in d.partial if r.layer is PolicyType.KEY]
-        if p.is_service_linked_role:
+        if p.is_service_linked_role and p.account != c.resource.split(":")[4]:
+            headline = (
+                f"{c.action} by the service-linked role {p.name} was refused: the key belongs to account "
+                f"{c.resource.split(':')[4]}, and a service-linked role's IAM policies cannot allow KMS: it can use "
+                f"another account's key only through a grant made in its own account {p.account}"
+            )
+            doc = DOCS["slr"]
+        elif p.is_service_linked_role:
             headline = (
                 f"{c.action} by the service-linked role {p.name} was refused: the key policy only lets IAM decide, "
                 "and a service-linked role's IAM policies cannot allow KMS: the key policy must name the role"
