@@ -111,14 +111,21 @@ def _fix(tmp_path: Path, spec: dict[str, Any]) -> tuple[Any, Path, list[str]]:
     request = tmp_path / "run-instances.json"
     request.write_text(json.dumps(s["params"]))
     launch_args = [str(snap), "--run-instances", str(request), "--as", s["caller"]]
+    if s.get("source_ip"):
+        launch_args += ["--source-ip", s["source_ip"]]
     out = tmp_path / "fixed"
     return CliRunner().invoke(fix_command, [*launch_args, "--out", str(out)]), out, launch_args
 
 
-def test_fix_writes_a_snapshot_in_which_the_boundary_launch_runs(tmp_path: Path) -> None:
-    res, out, launch_args = _fix(tmp_path, _case("boundary without KMS, customer managed"))
+_RUN_CASES = [c for c in _load() if c.values[0]["expect"]["verified"] and "caller" in c.values[0]["launch"]]
+
+
+@pytest.mark.parametrize("case", _RUN_CASES)
+def test_fix_writes_a_snapshot_in_which_the_same_launch_runs(case: dict[str, Any], tmp_path: Path) -> None:
+    res, out, launch_args = _fix(tmp_path, case)
     assert res.exit_code == 0, res.output
-    assert "[permissions-boundary]" in res.output and "the same launch runs there" in res.output
+    assert "the same launch runs there" in res.output
+    assert all(f"[{kind}]" in res.output for kind in case["expect"]["fix"])
     again = CliRunner().invoke(simulate_command, [str(out), *launch_args[1:]])
     assert again.exit_code == 0 and "running" in again.output, again.output
 
