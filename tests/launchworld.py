@@ -9,6 +9,7 @@ ARN, ``role:<name>`` a role ARN and ``session:<name>`` one of its sessions.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from kmslaunch.launch.params import parse_block_devices
@@ -17,7 +18,7 @@ from kmslaunch.launch.result import LaunchKind
 from kmslaunch.policy.grants import parse_grant
 from kmslaunch.world import builder as b
 from kmslaunch.world.autoscaling import LaunchConfiguration
-from kmslaunch.world.ec2 import Attachment, Instance, Snapshot, Volume
+from kmslaunch.world.ec2 import Attachment, Image, Instance, Snapshot, Volume
 from kmslaunch.world.instances import InstanceState
 from kmslaunch.world.kms import KeyManager, KeyState, key_document
 from kmslaunch.world.world import World
@@ -108,6 +109,7 @@ def build(spec: dict[str, Any]) -> tuple[World, Refs]:
         )
         refs.values[f"image:{name}"] = image.image_id
         refs.values[f"snapshot:{name}"] = image.block_devices[0].snapshot_id or ""
+        _as_described(w, image, im, refs)
     for name, t in (spec.get("templates") or {}).items():
         lt = b.add_launch_template(w, ACCOUNT, REGION, name, refs.sub(t))
         refs.values[f"template:{name}"] = lt.template_id
@@ -206,3 +208,29 @@ def launch(spec: dict[str, Any], refs: Refs) -> LaunchRequest:
         volume_id=s.get("volume"),
         device=s.get("device"),
     )
+
+
+def _as_described(w: World, image: Image, im: dict[str, Any], refs: Refs) -> None:
+    """An image as only ``describe-images`` shows it: ``public``; ``snapshot_listed: false`` (its snapshot is
+    another account's and not in the snapshot data); ``encrypted: true`` (encrypted with a key not in the world);
+    ``key_shown`` (the BDM's KmsKeyId: true for the key it is encrypted with, or a literal ARN);
+    ``owner_collected: false`` (the owning account's IAM and KMS are not in the snapshot)."""
+    image.public = bool(im.get("public", image.public))
+    root = image.block_devices[0]
+    shown = im.get("key_shown")
+    kms_key_id = refs.sub(root.kms_key_id)
+    if shown is True:
+        kms_key_id = refs.values[f"key:{im['encrypted_with']}"]
+    elif isinstance(shown, str):
+        kms_key_id = shown
+    encrypted = True if im.get("encrypted") else root.encrypted
+    image.block_devices = (replace(root, encrypted=encrypted, kms_key_id=kms_key_id), *image.block_devices[1:])
+    if im.get("snapshot_listed") is False:
+        for acct in w.accounts.values():
+            for region in acct.regions.values():
+                region.ec2.snapshots.pop(root.snapshot_id or "", None)
+    if im.get("owner_collected") is False:
+        owner = w.accounts[image.owner]
+        owner.iam.known = False
+        for region in owner.regions.values():
+            region.kms.known = False

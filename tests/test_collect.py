@@ -286,7 +286,8 @@ def test_doctor_agrees_with_simulate_on_the_collected_world(
         world = load_snapshot(out).world
         result = simulate(world, LaunchRequest(LaunchKind.RUN_INSTANCES, ACCOUNT, R, params, ALICE))
         assert doc["outcome"]["state"] == result.outcome.state
-        assert res.exit_code == (0 if result.succeeded else 1)
+        assert doc["verdict"] == result.verdict.value
+        assert res.exit_code == {"runs": 0, "runs-unless": 3}.get(result.verdict.value, 1)
         states.append(result.outcome.state)
     # The SourceIp key refuses alice's launch (she calls from no address of the corporate network); the
     # default-policy key lets it run.

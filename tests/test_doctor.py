@@ -29,7 +29,7 @@ EXPECTED = {
     "kc-iam-user": ("kms:CreateGrant", "identity-policy", ["identity-policy"]),
     "kc-source-ip": ("kms:Decrypt", "key-policy", ["key-policy"]),
     "asg-slr-missing": ("kms:GenerateDataKeyWithoutPlaintext", "identity-policy", ["key-policy"]),
-    "cross-account-ami": ("kms:CreateGrant", "identity-policy", ["grant"]),
+    "cross-account-ami": ("kms:ReEncryptFrom", "identity-policy", ["grant"]),
     "disabled-key": ("kms:CreateGrant", "key-state", ["key-state"]),
 }
 

@@ -56,6 +56,11 @@ def test_launch_case(case: dict[str, Any]) -> None:
             [w[0], w[1], w[2] if len(w) > 2 else got[2]] for w, got in zip(expect["calls"], got_calls, strict=False)
         ]
         assert got_calls == want and len(got_calls) == len(expect["calls"]), got_calls
+    # Worlds built here know every fact, so the verdict is plain unless the case says otherwise.
+    verdict = expect.get("verdict", "runs" if result.succeeded else "fails")
+    assert result.verdict.value == verdict, (result.verdict_sentence(), result.unknowns)
+    if "unknown_layers" in expect:
+        assert [u.layer for u in result.deciding_unknowns] == expect["unknown_layers"], result.unknowns
     if "principals" in expect:
         assert [c.call.principal.arn for c in result.calls] == expect["principals"]
     if "volume_keys" in expect:

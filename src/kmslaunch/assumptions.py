@@ -333,6 +333,30 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "key in the destination region); the failure's shape is a choice",
         Confidence.UNKNOWN,
     ),
+    # -- Launches from AMIs of other accounts ---------------------------------------------------------------
+    Assumption(
+        "shared-snapshot-default-key",
+        "The key of a volume restored from an encrypted snapshot another account shared",
+        "Without a KmsKeyId in the request or launch template, the volume is encrypted with the launching "
+        "account's default EBS key (aws/ebs unless changed), never the owner's key; EBS re-encrypts from the "
+        "owner's key, so the launch needs kms:ReEncryptFrom on it (through EC2, as the caller or the service-linked "
+        "role) and the default key's usual calls.",
+        "https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption.html (encryption outcomes: an encrypted "
+        "snapshot shared with you is restored under your default KMS key unless you name one); "
+        "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/AMIEncryption.html",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "image-described-snapshot",
+        "An AMI whose snapshots the account cannot list (Amazon's, Marketplace, shared)",
+        "The volume is planned from describe-images' BlockDeviceMappings (SnapshotId, VolumeSize, Encrypted, and "
+        "KmsKeyId where shown). Where an encrypted snapshot's key is not shown, kms:ReEncryptFrom on it is not "
+        "checked and the answer says so; where the key is shown but its account was not collected, the call is "
+        "'unknown', never allowed.",
+        "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_EbsBlockDevice.html (the fields describe-images "
+        "returns for each EBS block device)",
+        Confidence.INFERRED,
+    ),
     # Policy engine: issue 12
     Assumption(
         "principal-star-resource-policy-vs-boundary",

@@ -131,8 +131,10 @@ def asg_slr_missing() -> tuple[World, LaunchRequest]:
 
 
 def cross_account_ami() -> tuple[World, LaunchRequest]:
-    """An AMI shared from another account, encrypted with that account's key. The key policy allows the
-    launching account, but Auto Scaling's service-linked role needs a grant made in the launching account."""
+    """An AMI shared from another account, encrypted with that account's key. Launched without a key of its
+    own, the volume is encrypted with the workload account's default EBS key, re-encrypted from the owner's key
+    (assumption shared-snapshot-default-key). The key policy allows the launching account, but Auto Scaling's
+    service-linked role needs a grant made in the launching account to use the owner's key."""
     w = World()
     key = b.add_key(
         w,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kmslaunch.cli.common import EXIT_DENIED, EXIT_OK, emit_json, fail
+from kmslaunch.cli.common import EXIT_DENIED, EXIT_OK, emit_json, fail, launch_exit
 from kmslaunch.cli.launchopts import launch_options, launch_request, open_snapshot
 from kmslaunch.doctor.diagnose import Diagnosis, diagnose
 from kmslaunch.doctor.fixes import verified_words
@@ -41,7 +41,8 @@ def doctor_command(snapshot: Path, fmt: str, trail: bool, **launch: object) -> N
     """Diagnose a launch: the refused KMS call, who made it and why, the policy behind it, what CloudTrail
     recorded, and the least-privilege fix, verified by simulating the launch again.
 
-    Exit status: 0 the launch succeeds, 1 it fails, 2 bad input.
+    Exit status: 0 the launch succeeds, 1 it fails, 2 bad input, 3 it succeeds only if what the
+    snapshot does not hold allows it.
     """
     diag, _ = _diagnose(snapshot, launch)
     if fmt == "json":
@@ -53,7 +54,7 @@ def doctor_command(snapshot: Path, fmt: str, trail: bool, **launch: object) -> N
     else:
         for line in render_diagnosis(diag, trail=trail):
             click.echo(line)
-    raise SystemExit(EXIT_OK if diag.result.succeeded else EXIT_DENIED)
+    raise SystemExit(launch_exit(diag.result))
 
 
 @click.command("fix")

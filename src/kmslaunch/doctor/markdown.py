@@ -12,6 +12,10 @@ def render_markdown(diag: Diagnosis) -> str:
     r = diag.result
     out = [f"## kmslaunch: {r.kind.value} in {r.account} {r.region} — **{r.outcome.state}**", ""]
     out.append(f"Launched by `{r.principal}`.")
+    if r.deciding_unknowns:
+        turn = "refuses it" if r.succeeded else "allows the refused call"
+        out += ["", f"**{r.outcome.state}, unless something the snapshot does not hold {turn}:**", ""]
+        out += [f"- {u.fact} (to know: `{u.resolve}`)" for u in r.deciding_unknowns]
     if r.outcome.state_reason:
         out += ["", "```json", json.dumps({"StateReason": r.outcome.state_reason}, indent=2), "```"]
     if r.outcome.error:

@@ -24,6 +24,10 @@ REFUSAL_RULES: dict[str, tuple[int, str]] = {
 }
 
 
+UNKNOWN_RULE = "KMS100"
+UNKNOWN_DOC = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html"
+
+
 def refusal_rule(layer: str, prefix: str, what: str, other: str) -> tuple[str, str]:
     """(rule id, name) for a refusal from ``layer``: ``prefix`` + number; number 0 and ``other`` when unknown."""
     number, name = REFUSAL_RULES.get(layer, (0, other))
@@ -74,6 +78,19 @@ def render_sarif(diag: Diagnosis, *, uri: str) -> dict[str, Any]:
                 },
             }
         )
+    if diag.result.succeeded:
+        # A launch that ran only because a fact was missing is a finding of its own: "will launch" it is not.
+        for u in diag.result.deciding_unknowns:
+            used[UNKNOWN_RULE] = ("Launch depends on a fact the snapshot does not hold", UNKNOWN_DOC)
+            results.append(
+                {
+                    "ruleId": UNKNOWN_RULE,
+                    "level": "warning",
+                    "message": {"text": f"The launch runs only if {u.fact} does not refuse it. To know: {u.resolve}."},
+                    "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri}}}],
+                    "properties": {"layer": u.layer, "could": u.could.value},
+                }
+            )
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",

@@ -58,6 +58,7 @@ class Ec2Loader(Reader):
         by_default = read(L.EBS_BY_DEFAULT, "whether EBS encrypts new volumes by default is unknown")
         default_key = read(L.EBS_DEFAULT_KEY, "the region's default EBS key is unknown")
         ec2.defaults.known = by_default is not None and default_key is not None
+        ec2.defaults.by_default_known = by_default is not None
         if by_default is not None:
             enabled = by_default["EbsEncryptionByDefault"].boolean(required=True)
             ec2.defaults.encryption_by_default = bool(enabled)

@@ -146,7 +146,8 @@ class EbsDefaults:
 
     encryption_by_default: bool = False
     default_kms_key_id: str = "alias/aws/ebs"
-    known: bool = True
+    known: bool = True  # both answers read
+    by_default_known: bool = True  # GetEbsEncryptionByDefault read (the key may still be unknown)
 
 
 @dataclass

@@ -43,6 +43,9 @@ class World:
     partition: str = "aws"
     accounts: dict[str, Account] = field(default_factory=dict)
     organization: Organization = field(default_factory=Organization)
+    # A world read from a snapshot holds what its collector could see: an AMI or snapshot it lacks may still
+    # exist (Amazon's and Marketplace AMIs are not the account's to list), so "not found" means "unknown".
+    partial: bool = False
 
     def account(self, account_id: str) -> Account:
         """The account, created empty on first use."""
