@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -237,3 +238,20 @@ def test_cloudtrail_shows_only_the_launch_of_the_instance() -> None:
     diag = diagnose(snap.world, req, instance_id=INSTANCE)
     assert [e.event_time for e in diag.evidence] == [mine["eventTime"]]
     assert all(e.agrees for e in diag.evidence)
+
+
+def test_a_verification_with_facts_missing_says_so(tmp_path: Path) -> None:
+    # kc-iam-user with nothing saying whether the account is in an organization: the fixed launch runs, unless an
+    # SCP nobody collected refuses it. The fix is verified only that far, and every format says so.
+    snap = tmp_path / "snapshot"
+    shutil.copytree(EXAMPLES / "kc-iam-user" / "snapshot", snap)
+    meta = json.loads((snap / "snapshot.json").read_text())
+    meta.pop("errors")
+    (snap / "snapshot.json").write_text(json.dumps(meta))
+    loaded = load_snapshot(snap)
+    req = replay_instance(loaded.world, "111122223333", "us-east-1", INSTANCE, None, None)
+    diag = diagnose(loaded.world, req, instance_id=INSTANCE)
+    assert diag.fix is not None and diag.fix.unless
+    assert diag.fix.unless[0].startswith("whether account 111122223333 is in an organization")
+    assert diag.to_json()["fix_plans"][0]["unless"] == list(diag.fix.unless)
+    assert "verified, unless something the snapshot does not hold refuses it: whether account" in render_markdown(diag)

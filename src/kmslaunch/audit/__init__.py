@@ -23,7 +23,7 @@ statements for known traps (``engine``: the paths; ``lint``: the rules; ``render
         "cause": "key-policy" | "identity-policy" | "key-state" | "scp" | … | "ec2:<Code>" | null,
         "headline": "<the doctor's finding>" | null,
         "fix": {"title": "…", "verified": true, "alternative": false,        # alternative: changes the launch
-                "assumptions": [{"id": "…", "choice": "…"}], "unresolved": null,
+                "assumptions": [{"id": "…", "choice": "…"}], "unless": ["…"], "unresolved": null,
                 "fixes": [<doctor fix JSON>]} | null,
         "note": "<why not simulated>" | null,
         "representative": "<principal simulated for this path's group>" | null

@@ -60,6 +60,8 @@ def _label(fix: dict[str, Any]) -> str:
     if fix["verified"]:
         rests = "; ".join(f"assumption {a['id']}: {a['choice']}" for a in fix.get("assumptions") or [])
         words = "verified" + (f", resting on {rests}" if rests else "")
+        if fix.get("unless"):
+            words += ", unless something the snapshot does not hold refuses it: " + "; ".join(fix["unless"])
     return f"{'alternative, changing the launch itself' if fix.get('alternative') else 'fix'} ({words})"
 
 

@@ -137,6 +137,14 @@ class FixPlan:
     def to_json(self) -> list[dict[str, Any]]:
         return [f.to_json(self.verified) for f in self.fixes]
 
+    @property
+    def unless(self) -> tuple[str, ...]:
+        """What the snapshot does not hold that could still refuse the verifying launch: a launch that ran with
+        facts missing is not "will launch", so neither is its verification."""
+        if not self.verified or self.after is None:
+            return ()
+        return tuple(u.fact for u in self.after.deciding_unknowns)
+
     def summary(self) -> dict[str, Any]:
         """The plan as the diagnosis and the audit print it."""
         return {
@@ -144,6 +152,7 @@ class FixPlan:
             "verified": self.verified,
             "alternative": self.alternative,
             "assumptions": [{"id": a, "choice": assumption_choice(a)} for a in self.assumptions],
+            "unless": list(self.unless),
             "unresolved": self.unresolved,
             "fixes": self.to_json(),
         }
@@ -178,12 +187,16 @@ def assumption_choice(assumption_id: str) -> str:
 
 
 def verified_words(plan: FixPlan) -> str:
-    """ "verified", or "verified, resting on assumption <id>: <choice>" — the same words in every format."""
+    """The same words in every format: "verified", "verified, resting on assumption <id>: <choice>", and what
+    the snapshot does not hold that could still refuse the verifying launch."""
     if not plan.verified:
         return "not verified"
-    if not plan.assumptions:
-        return "verified"
-    return "verified, resting on " + "; ".join(f"assumption {a}: {assumption_choice(a)}" for a in plan.assumptions)
+    words = "verified"
+    if plan.assumptions:
+        words += ", resting on " + "; ".join(f"assumption {a}: {assumption_choice(a)}" for a in plan.assumptions)
+    if plan.unless:
+        words += ", unless something the snapshot does not hold refuses it: " + "; ".join(plan.unless)
+    return words
 
 
 def preferred(plans: tuple[FixPlan, ...]) -> FixPlan | None:
