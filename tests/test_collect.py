@@ -33,6 +33,12 @@ ALICE_POLICY = {
 }
 
 
+ENDPOINT_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}],
+}
+
+
 def source_ip_policy() -> dict[str, Any]:
     return {
         "Version": "2012-10-17",
@@ -99,6 +105,13 @@ def aws() -> Iterator[dict[str, Any]]:
         "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"Encrypted": True, "KmsKeyId": keys[0]["Arn"]}}],
     }
     lt = ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData=data)["LaunchTemplate"]
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    endpoint = ec2.create_vpc_endpoint(
+        VpcId=vpc,
+        ServiceName=f"com.amazonaws.{R}.kms",
+        VpcEndpointType="Interface",
+        PolicyDocument=json.dumps(ENDPOINT_POLICY),
+    )["VpcEndpoint"]["VpcEndpointId"]
     for g in range(N_GROUPS):
         asg.create_auto_scaling_group(
             AutoScalingGroupName=f"web-{g:02d}",
@@ -115,6 +128,8 @@ def aws() -> Iterator[dict[str, Any]]:
         "image": image_id,
         "snapshot": snapshot["SnapshotId"],
         "template": lt["LaunchTemplateId"],
+        "endpoint": endpoint,
+        "vpc": vpc,
     }
     server.stop()
     mp.undo()
@@ -176,6 +191,10 @@ def test_collected_world(aws: dict[str, Any], collected: tuple[Path, Any, dict[s
     lt = region.ec2.launch_templates[aws["template"]]
     assert lt.data("$Default")["BlockDeviceMappings"][0]["Ebs"]["KmsKeyId"] == aws["keys"][0]["Arn"]
     assert len(region.autoscaling.groups) == N_GROUPS
+    endpoint = region.ec2.vpc_endpoints[aws["endpoint"]]
+    assert endpoint.vpc_id == aws["vpc"] and endpoint.service_name == f"com.amazonaws.{R}.kms"
+    assert endpoint.policy is not None and endpoint.policy.raw == ENDPOINT_POLICY
+    assert region.ec2.endpoint_for("kms") is endpoint
     meta = json.loads((out / "snapshot.json").read_text())
     assert meta["format"] == "kmslaunch-snapshot/1" and meta["collector"]["accounts"] == [ACCOUNT]
     # Timestamps as the CLI prints them: ISO 8601 text.

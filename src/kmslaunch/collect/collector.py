@@ -390,6 +390,7 @@ def _region_tasks(run: _Run, t: Target, region: str, max_events: int) -> list[Ta
         images,
         snapshots,
         simple(L.EC2_VOLUMES, "ec2", "describe_volumes"),
+        simple(L.EC2_VPC_ENDPOINTS, "ec2", "describe_vpc_endpoints"),
         templates,
         ebs_defaults,
         simple(L.ASG_GROUPS, "autoscaling", "describe_auto_scaling_groups"),

@@ -274,7 +274,8 @@ RULE_ROOT_USER = StatementRef(
 # (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
 NO_PERMISSION_ACTIONS = frozenset({"sts:getcalleridentity"})
 _ALLOWED = Decision(Verdict.ALLOWED)
-_NO_IDENTITY = frozenset({PrincipalType.SERVICE, PrincipalType.ANONYMOUS})
+# Principal types the conclusion tests on every request, bound once.
+_ROOT, _SERVICE, _ANONYMOUS = PrincipalType.ACCOUNT, PrincipalType.SERVICE, PrincipalType.ANONYMOUS
 _NO_PERMISSION = Decision(Verdict.ALLOWED, decided_by=(RULE_NO_PERMISSION,), explained=True)
 
 
@@ -322,7 +323,7 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
         if denied:
             deny_layers.append(_LAYER_OF[ps.resource.type])
     # The root user has full access where no policy says otherwise: its identity side always allows.
-    identity_ok = who.type is PrincipalType.ACCOUNT
+    identity_ok = who.type is _ROOT
     for pol in ps.identity:
         bits, denied = eval_fast(pol, action_l, resource, who, ctx, hb)
         identity_ok = identity_ok or bool(bits)
@@ -365,7 +366,7 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
         None,
         None,
         needs_resource=ps.resource_policy_required,
-        no_identity=who.type in _NO_IDENTITY,
+        no_identity=who.type is _SERVICE or who.type is _ANONYMOUS,
     )
 
 
@@ -475,7 +476,7 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
         refs,
         near,
         needs_resource=ps.resource_policy_required,
-        no_identity=who.type in _NO_IDENTITY,
+        no_identity=who.type is _SERVICE or who.type is _ANONYMOUS,
     )
 
 

@@ -25,12 +25,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from kmslaunch.policy.catalog import KeyType, lookup_condition_key
-from kmslaunch.policy.errors import Issue, PolicyValidationError, Severity, error
+from kmslaunch.policy.errors import Issue, PolicyValidationError, Severity, error, warning
 from kmslaunch.policy.evaluate import Organization, PolicySet, Request
 from kmslaunch.policy.grants import Grant, parse_grant
 from kmslaunch.policy.model import Policy, PolicyType
 from kmslaunch.policy.parse import parse_policy
-from kmslaunch.policy.principals import PrincipalError, parse_principal
+from kmslaunch.policy.principals import PrincipalError, PrincipalType, parse_principal
 
 _FIELDS = {
     "principal",
@@ -149,6 +149,19 @@ def load_request(data: object, source: str) -> tuple[Request, PolicySet, tuple[I
             )
         except PrincipalError as exc:
             issues.append(error("principal", str(exc)))
+    if principal is not None and principal.type is PrincipalType.ANONYMOUS and action:
+        service = action.split(":", 1)[0].lower()
+        if service != "s3":
+            # "Every interaction with Amazon S3 is either authenticated or anonymous"
+            # (https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-authenticating-requests.html); other APIs take
+            # only signed requests (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html).
+            issues.append(
+                warning(
+                    "principal",
+                    f"an anonymous caller: {service} takes only signed requests, so AWS would refuse this before "
+                    "any policy is read",
+                )
+            )
 
     ctx_raw = data.get("context") or {}
     if not isinstance(ctx_raw, Mapping):

@@ -21,7 +21,7 @@ from kmslaunch.snapshot.layout import LT_ID_TAG, LT_VERSION_TAG
 from kmslaunch.world.autoscaling import AutoScaling
 from kmslaunch.world.cloudtrail import Trail
 from kmslaunch.world.documents import Document
-from kmslaunch.world.ec2 import Ec2, Image, Instance, LaunchTemplate, Snapshot, Volume
+from kmslaunch.world.ec2 import Ec2, Image, Instance, LaunchTemplate, Snapshot, Volume, VpcEndpoint
 from kmslaunch.world.iam import Group, Iam, ManagedPolicy, Role, User
 from kmslaunch.world.kms import Key, Kms
 from kmslaunch.world.organizations import RCP, SCP, OrgPolicy
@@ -138,6 +138,7 @@ def _uncollected(region: Region) -> bool:
         and not ec2.defaults.known
         and not region.trail.known
         and not (ec2.images or ec2.snapshots or ec2.volumes or ec2.instances or ec2.launch_templates)
+        and not ec2.vpc_endpoints
         and not (asg.groups or asg.launch_configurations)
     )
 
@@ -302,6 +303,29 @@ def _ec2(
         }
     if ec2.defaults.known:
         files[_rel(base, L.EBS_DEFAULT_KEY)] = {"KmsKeyId": ec2.defaults.default_kms_key_id}
+    # No endpoints and an uncollected file mean the same to kmslaunch (no launch depends on them): written when any.
+    if ec2.vpc_endpoints_known and ec2.vpc_endpoints:
+        files[_rel(base, L.EC2_VPC_ENDPOINTS)] = {
+            "VpcEndpoints": [_vpc_endpoint(ec2.vpc_endpoints[e]) for e in sorted(ec2.vpc_endpoints)]
+        }
+
+
+def _vpc_endpoint(e: VpcEndpoint) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "VpcEndpointId": e.endpoint_id,
+        "VpcEndpointType": e.endpoint_type,
+        "VpcId": e.vpc_id,
+        "ServiceName": e.service_name,
+        "State": e.state,
+    }
+    if e.policy is not None:
+        # DescribeVpcEndpoints returns the policy as a JSON string.
+        out["PolicyDocument"] = json.dumps(e.policy.raw)
+    if e.owner_id:
+        out["OwnerId"] = e.owner_id
+    if e.creation_timestamp:
+        out["CreationTimestamp"] = e.creation_timestamp
+    return out
 
 
 def _image(i: Image) -> dict[str, Any]:
