@@ -68,7 +68,7 @@ def _label(fix: dict[str, Any]) -> str:
 def _fix_lines(fix: dict[str, Any] | None) -> Iterator[str]:
     if not fix:
         return
-    yield f"{_label(fix)}: {fix['title']}"
+    yield f"{_label(fix)}: {fix['title'].removeprefix('alternative: ')}"
     if fix.get("unresolved"):
         yield f"  unresolved: {fix['unresolved']}"
     for f in fix["fixes"]:
@@ -126,7 +126,8 @@ def render_markdown(report: AuditReport) -> str:
             out += ["", f"Same policies as `{p.representative}`, which was simulated."]
         fix = p.outcome.fix
         if fix:
-            out += ["", f"{_label(fix)[0].upper()}{_label(fix)[1:]}: {fix['title']}", "", "```sh"]
+            label, title = _label(fix), fix["title"].removeprefix("alternative: ")
+            out += ["", f"{label[0].upper()}{label[1:]}: {title}", "", "```sh"]
             out += [cmd for f in fix["fixes"] for cmd in f["commands"]]
             out.append("```")
     if report.lint:
