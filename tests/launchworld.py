@@ -3,7 +3,8 @@
 References inside values: ``key:<name>`` the key's ARN, ``keyid:<name>`` its id, ``aliasarn:<name>`` its alias
 ARN, ``image:<name>`` an AMI id, ``user:<name>`` a user ARN (in the default account), ``template:<name>`` a
 launch template id, ``snapshot:<name>`` an image's root snapshot id (or a snapshot of ``snapshots``),
-``instance:<name>`` an instance id, ``volume:<name>`` a volume id.
+``instance:<name>`` an instance id, ``volume:<name>`` a volume id, ``policy:<name>`` a customer managed policy
+ARN, ``role:<name>`` a role ARN and ``session:<name>`` one of its sessions.
 """
 
 from __future__ import annotations
@@ -66,11 +67,33 @@ def build(spec: dict[str, Any]) -> tuple[World, Refs]:
             key.policy = key_document(refs.sub(policy), key.arn)
         if k.get("manager") == "AWS":
             key.manager = KeyManager.AWS
+    for arn, doc in (spec.get("aws_policies") or {}).items():
+        # An AWS managed policy (its ARN in the aws namespace), with the document given.
+        b.aws_managed_policy(w, ACCOUNT, arn, refs.sub(doc))
+    for name, doc in (spec.get("policies") or {}).items():
+        # A customer managed policy of the default account: ``policy:<name>`` is its ARN.
+        refs.values[f"policy:{name}"] = b.add_customer_policy(w, ACCOUNT, name, refs.sub(doc)).arn
     for name, u in (spec.get("users") or {}).items():
         u = u or {}  # noqa: PLW2901 - an empty YAML mapping reads as None
-        managed = [b.EC2_FULL_ACCESS_ARN if m == "AmazonEC2FullAccess" else m for m in u.get("managed", [])]
-        user = b.add_user(w, str(u.get("account", ACCOUNT)), name, managed=managed, inline=refs.sub(u.get("inline")))
+        managed = [b.EC2_FULL_ACCESS_ARN if m == "AmazonEC2FullAccess" else refs.sub(m) for m in u.get("managed", [])]
+        user = b.add_user(
+            w,
+            str(u.get("account", ACCOUNT)),
+            name,
+            managed=managed,
+            inline=refs.sub(u.get("inline")),
+            boundary=refs.sub(u.get("boundary")),
+        )
         refs.values[f"user:{name}"] = user.arn
+    for name, r in (spec.get("roles") or {}).items():
+        # A role; ``role:<name>`` is its ARN, ``session:<name>`` the ARN of one of its sessions (a caller).
+        r = r or {}  # noqa: PLW2901 - an empty YAML mapping reads as None
+        acct = str(r.get("account", ACCOUNT))
+        managed = [b.EC2_FULL_ACCESS_ARN if m == "AmazonEC2FullAccess" else refs.sub(m) for m in r.get("managed", [])]
+        role = b.add_role(w, acct, name, inline=refs.sub(r.get("inline")), managed=managed)
+        role.boundary_arn = refs.sub(r.get("boundary"))
+        refs.values[f"role:{name}"] = role.arn
+        refs.values[f"session:{name}"] = f"arn:aws:sts::{acct}:assumed-role/{name}/{name}-session"
     for name, im in (spec.get("images") or {}).items():
         im = im or {}  # noqa: PLW2901 - an empty YAML mapping reads as None
         key = None

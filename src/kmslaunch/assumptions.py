@@ -393,6 +393,19 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "is not documented",
         Confidence.INFERRED,
     ),
+    # -- The doctor: replays and fixes ------------------------------------------------------------------
+    Assumption(
+        "replayed-launch-trail-window",
+        "Which CloudTrail records belong to a replayed instance's launch",
+        "A refused KMS record is the launch's when it names the instance or one of its volumes (CreateGrant's "
+        "grantee, the instance identity's session, aws:ebs:id); one naming another instance or volume is not; one "
+        "naming neither is the launch's when made from 1 second before to 5 minutes after the instance's "
+        "RunInstances record. The replay takes the instance's volume ids from the records naming it and from those "
+        "naming no instance made in that window.",
+        "https://docs.aws.amazon.com/kms/latest/developerguide/ct-ec2two.html (the instance id in RunInstances, the "
+        "grantee and the Decrypt session; nothing on timing)",
+        Confidence.UNKNOWN,
+    ),
 )
 
 

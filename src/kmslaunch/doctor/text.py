@@ -10,6 +10,7 @@ import json
 import click
 
 from kmslaunch.doctor.diagnose import Diagnosis
+from kmslaunch.doctor.fixes import verified_words
 from kmslaunch.launch.result import CallResult, CallVerdict, LaunchResult, LaunchVerdict
 from kmslaunch.policy.evaluate import build_context
 from kmslaunch.policy.explain import conditions_met, describe_near_miss, describe_ref
@@ -146,9 +147,15 @@ def render_diagnosis(diag: Diagnosis, *, trail: bool = False) -> list[str]:
             lines.append(f"    {e.note}")
     for plan in diag.plans:
         lines.append("")
-        if plan.verified:
+        words = verified_words(plan)
+        if plan.alternative:
             lines.append(
-                click.style("Fix (verified: the launch succeeds when simulated again with it):", bold=True, fg="green")
+                click.style(f"Alternative, changing the launch itself ({words}):", bold=True, fg="cyan")
+                + f" {plan.title.removeprefix('alternative: ')}"
+            )
+        elif plan.verified:
+            lines.append(
+                click.style(f"Fix ({words}: the launch succeeds when simulated again with it):", bold=True, fg="green")
             )
         else:
             lines.append(click.style("No verified fix:", bold=True, fg="yellow") + f" {plan.unresolved}")
