@@ -189,7 +189,7 @@ def test_json_shape() -> None:
     assert {"paths", "failing", "simulations", "diagnoses", "by_cause", "by_kind", "lint"} <= set(s)
     assert s["paths"] == len(doc["paths"]) and s["failing"] == sum(p["fails"] for p in doc["paths"])
     path_keys = {"kind", "account", "region", "target", "principal", "key", "state", "fails", "cause", "headline"}
-    assert all(path_keys | {"fix", "note", "representative"} == set(p) for p in doc["paths"])
+    assert all(path_keys | {"fix", "note", "representative", "verdict", "unless"} == set(p) for p in doc["paths"])
     assert {"rule", "id", "severity", "path", "message", "suggestion", "doc"} <= set(doc["lint"][0])
 
 

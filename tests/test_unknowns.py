@@ -180,3 +180,22 @@ def test_a_gap_in_the_organization_path_is_named(tmp_path: Path, remove: str, fa
     assert [u["fact"] for u in doc["deciding_unknowns"]] == [
         fact + (", and the SCPs attached there" if "above" in fact else "")
     ]
+
+
+def test_audit_reports_the_paths_that_run_only_unless(tmp_path: Path) -> None:
+    snap = tmp_path / "snapshot"
+    shutil.copytree(SUCCESS / "snapshot", snap)
+    meta = json.loads((snap / "snapshot.json").read_text())
+    meta.pop("errors")
+    _write(snap / "snapshot.json", meta)
+    code, out = _run("audit", str(snap), "--format", "json")
+    doc = json.loads(out)
+    assert code == 3 and doc["summary"]["failing"] == 0 and doc["summary"]["unless"] == len(doc["paths"]) > 0
+    assert all(p["verdict"] == "runs-unless" and "is in an organization" in p["unless"][0] for p in doc["paths"])
+    code, text = _run("audit", str(snap))
+    assert code == 3 and "== launch paths that run unless" in text
+    sarif = json.loads(_run("audit", str(snap), "--format", "sarif")[1])
+    assert {r["ruleId"] for r in sarif["runs"][0]["results"]} == {"KMS100"}
+    # The same account with its organization known (the bundled example says it is in none): plain "runs".
+    code, out = _run("audit", str(SUCCESS / "snapshot"), "--format", "json")
+    assert code == 0 and json.loads(out)["summary"]["unless"] == 0

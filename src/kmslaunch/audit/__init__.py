@@ -7,9 +7,9 @@ statements for known traps (``engine``: the paths; ``lint``: the rules; ``render
       "format": "kmslaunch-audit/1",
       "snapshot": "<path>",
       "summary": {
-        "paths": 1234, "failing": 56, "simulations": 321, "diagnoses": 12,
+        "paths": 1234, "failing": 56, "unless": 3, "simulations": 321, "diagnoses": 12,
         "by_cause": {"key-policy": 40, "identity-policy": 16},       # failing paths per refusing layer
-        "by_kind": {"<kind>": {"paths": n, "failing": n, "not_simulated": n}},
+        "by_kind": {"<kind>": {"paths": n, "failing": n, "unless": n, "not_simulated": n}},
         "lint": {"error": n, "warning": n}
       },
       "paths": [{
@@ -19,6 +19,8 @@ statements for known traps (``engine``: the paths; ``lint``: the rules; ``render
         "principal": "<caller ARN>" | null,                # null for Auto Scaling (its service-linked role)
         "key": "<key ARN or reference>" | null,
         "state": "running" | "terminated" | "rejected" | "unknown" | …,
+        "verdict": "runs" | "runs-unless" | "fails" | "fails-unless" | null,   # null: not simulated
+        "unless": ["<a fact the snapshot lacks that could turn the verdict>"],
         "fails": true,
         "cause": "key-policy" | "identity-policy" | "key-state" | "scp" | … | "ec2:<Code>" | null,
         "headline": "<the doctor's finding>" | null,
@@ -39,5 +41,6 @@ statements for known traps (``engine``: the paths; ``lint``: the rules; ``render
 
 A path fails when the launch ends terminated (or stopped, or a volume failed); ``rejected`` (EC2 refused the API
 call: an image not in the snapshot) and ``unknown`` (a key policy not collected) paths are counted as not
-simulated, not as failing.
+simulated, not as failing. A path whose verdict is ``runs-unless`` ran with what the snapshot holds, but a fact
+it lacks could refuse it: ``unless`` names the facts, and the exit status is 3 when nothing fails.
 """

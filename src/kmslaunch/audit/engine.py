@@ -71,10 +71,21 @@ class Outcome:
     headline: str | None = None
     fix: dict[str, Any] | None = None
     note: str | None = None
+    # The launch's verdict (launch.result.LaunchVerdict) and, where it is runs-unless or fails-unless, the facts
+    # the snapshot lacks that could turn it.
+    verdict: str | None = None
+    unless: tuple[str, ...] = ()
+
+    @property
+    def unsure(self) -> bool:
+        """The path runs only if what the snapshot does not hold allows it."""
+        return self.verdict == "runs-unless"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "state": self.state,
+            "verdict": self.verdict,
+            "unless": list(self.unless),
             "fails": self.fails,
             "cause": self.cause,
             "headline": self.headline,
@@ -123,6 +134,11 @@ class AuditReport:
     def failing(self) -> list[PathResult]:
         return [p for p in self.paths if p.outcome.fails]
 
+    @property
+    def unsure(self) -> list[PathResult]:
+        """Paths that run with what the snapshot holds, and that a fact it lacks could refuse."""
+        return [p for p in self.paths if p.outcome.unsure]
+
     def by_cause(self) -> dict[str, int]:
         counts = Counter(p.outcome.cause or "unknown" for p in self.failing)
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
@@ -130,9 +146,10 @@ class AuditReport:
     def by_kind(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for p in self.paths:
-            row = out.setdefault(p.kind, {"paths": 0, "failing": 0, "not_simulated": 0})
+            row = out.setdefault(p.kind, {"paths": 0, "failing": 0, "unless": 0, "not_simulated": 0})
             row["paths"] += 1
             row["failing"] += p.outcome.fails
+            row["unless"] += p.outcome.unsure
             row["not_simulated"] += p.outcome.state in ("rejected", "unknown")
         return out
 
@@ -142,7 +159,10 @@ class AuditReport:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failing or self.lint_errors else 0
+        """1 something fails (or a lint error), 3 something runs only unless a missing fact refuses it, else 0."""
+        if self.failing or self.lint_errors:
+            return 1
+        return 3 if self.unsure else 0
 
 
 @dataclass
@@ -349,8 +369,10 @@ def _simulate(work: World, sandbox: _Sandbox, req: LaunchRequest, fresh: _Fresh)
     except KmslaunchError as exc:
         return Outcome("unknown", False, note=str(exc)), 0
     state = result.outcome.state
+    verdict = result.verdict.value
+    unless = tuple(u.fact for u in result.deciding_unknowns)
     if result.succeeded:
-        return Outcome(state, False), 0
+        return Outcome(state, False, verdict=verdict, unless=unless), 0
     if state == "rejected" or state not in FAILED_STATES:
         err = result.outcome.error or {}
         return Outcome(state, False, cause=f"ec2:{err.get('Code', state)}", note=err.get("Message")), 0
@@ -379,6 +401,8 @@ def _simulate(work: World, sandbox: _Sandbox, req: LaunchRequest, fresh: _Fresh)
         cause=finding.layer if finding else (first.denied_by[0] if first and first.denied_by else "unknown"),
         headline=finding.headline if finding else None,
         fix=fix,
+        verdict=verdict,
+        unless=unless,
     )
     if why is not None:
         fresh.outcomes[why] = outcome

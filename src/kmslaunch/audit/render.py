@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from kmslaunch import __version__
-from kmslaunch.doctor.sarif import refusal_rule
+from kmslaunch.doctor.sarif import UNKNOWN_DOC, UNKNOWN_RULE, refusal_rule
 
 from .engine import AuditReport, PathResult
 from .lint import RULES
@@ -31,6 +31,7 @@ def _summary(report: AuditReport) -> dict[str, Any]:
     return {
         "paths": len(report.paths),
         "failing": len(report.failing),
+        "unless": len(report.unsure),
         "simulations": report.simulations,
         "diagnoses": report.diagnoses,
         "by_cause": report.by_cause(),
@@ -80,10 +81,10 @@ def _fix_lines(fix: dict[str, Any] | None) -> Iterator[str]:
 def render_text(report: AuditReport) -> list[str]:
     s = _summary(report)
     out = [f"kmslaunch audit: {report.snapshot}", ""]
-    out.append(f"{'launch paths':<28}{'audited':>10}{'failing':>10}{'not simulated':>16}")
+    out.append(f"{'launch paths':<28}{'audited':>10}{'failing':>10}{'unless':>10}{'not simulated':>16}")
     for kind, row in sorted(s["by_kind"].items()):
-        out.append(f"{kind:<28}{row['paths']:>10}{row['failing']:>10}{row['not_simulated']:>16}")
-    out.append(f"{'total':<28}{s['paths']:>10}{s['failing']:>10}")
+        out.append(f"{kind:<28}{row['paths']:>10}{row['failing']:>10}{row['unless']:>10}{row['not_simulated']:>16}")
+    out.append(f"{'total':<28}{s['paths']:>10}{s['failing']:>10}{s['unless']:>10}")
     out.append(f"({report.simulations} distinct launches simulated, {report.diagnoses} diagnosed)")
     if s["by_cause"]:
         out += ["", "failing, by cause:"]
@@ -98,6 +99,11 @@ def render_text(report: AuditReport) -> list[str]:
             if p.representative:
                 out.append(f"  (same policies as {p.representative}, which was simulated)")
             out += [f"  {line}" for line in _fix_lines(p.outcome.fix)]
+    if report.unsure:
+        out += ["", "== launch paths that run unless something the snapshot does not hold refuses them"]
+        for p in report.unsure:
+            out += ["", f"? {p.account} {p.region} {p.kind}: {_who(p)}"]
+            out += [f"  - {fact}" for fact in p.outcome.unless]
     if report.lint:
         out += ["", "== lint"]
         for f in report.lint:
@@ -113,10 +119,10 @@ def render_text(report: AuditReport) -> list[str]:
 def render_markdown(report: AuditReport) -> str:
     s = _summary(report)
     out = [f"## kmslaunch audit: {s['failing']} of {s['paths']} launch paths fail", ""]
-    out += ["| launch paths | audited | failing | not simulated |", "|---|---:|---:|---:|"]
+    out += ["| launch paths | audited | failing | unless | not simulated |", "|---|---:|---:|---:|---:|"]
     for kind, row in sorted(s["by_kind"].items()):
-        out.append(f"| {kind} | {row['paths']} | {row['failing']} | {row['not_simulated']} |")
-    out.append(f"| **total** | {s['paths']} | {s['failing']} | |")
+        out.append(f"| {kind} | {row['paths']} | {row['failing']} | {row['unless']} | {row['not_simulated']} |")
+    out.append(f"| **total** | {s['paths']} | {s['failing']} | {s['unless']} | |")
     if s["by_cause"]:
         out += ["", "| cause | failing |", "|---|---:|"] + [f"| {c} | {n} |" for c, n in s["by_cause"].items()]
     out += ["", f"Lint: {s['lint']['error']} error(s), {s['lint']['warning']} warning(s)."]
@@ -130,6 +136,9 @@ def render_markdown(report: AuditReport) -> str:
             out += ["", f"{label[0].upper()}{label[1:]}: {title}", "", "```sh"]
             out += [cmd for f in fix["fixes"] for cmd in f["commands"]]
             out.append("```")
+    if report.unsure:
+        out += ["", "### Launch paths that run unless something the snapshot does not hold refuses them", ""]
+        out += [f"- {_who(p)} ({p.account} {p.region}): " + "; ".join(p.outcome.unless) for p in report.unsure]
     if report.lint:
         out += ["", "### Lint", "", "| severity | rule | resource | path | message |", "|---|---|---|---|---|"]
         for f in report.lint:
@@ -156,6 +165,22 @@ def render_sarif(report: AuditReport, *, uri: str) -> dict[str, Any]:
                 "message": {"text": text},
                 "locations": [_location(uri, p.key or p.target, p.account, p.region)],
                 "properties": {"kind": p.kind, "principal": p.principal, "cause": p.outcome.cause},
+            }
+        )
+    for p in report.unsure:
+        rules[UNKNOWN_RULE] = {
+            "id": UNKNOWN_RULE,
+            "name": "Launch depends on a fact the snapshot does not hold",
+            "shortDescription": {"text": "Launch depends on a fact the snapshot does not hold"},
+            "helpUri": UNKNOWN_DOC,
+        }
+        results.append(
+            {
+                "ruleId": UNKNOWN_RULE,
+                "level": "warning",
+                "message": {"text": f"{_who(p)} runs only unless this refuses it: " + "; ".join(p.outcome.unless)},
+                "locations": [_location(uri, p.key or p.target, p.account, p.region)],
+                "properties": {"kind": p.kind, "principal": p.principal},
             }
         )
     for f in report.lint:
