@@ -3,7 +3,8 @@
 References inside values: ``key:<name>`` the key's ARN, ``keyid:<name>`` its id, ``aliasarn:<name>`` its alias
 ARN, ``image:<name>`` an AMI id, ``user:<name>`` a user ARN (in the default account), ``template:<name>`` a
 launch template id, ``snapshot:<name>`` an image's root snapshot id (or a snapshot of ``snapshots``),
-``instance:<name>`` an instance id, ``volume:<name>`` a volume id.
+``instance:<name>`` an instance id, ``volume:<name>`` a volume id, ``role:<name>`` a role ARN and
+``session:<name>`` a session of it (``arn:aws:sts::<account>:assumed-role/<name>/session``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from kmslaunch.launch.params import parse_block_devices
 from kmslaunch.launch.request import LaunchRequest
 from kmslaunch.launch.result import LaunchKind
 from kmslaunch.policy.grants import parse_grant
+from kmslaunch.policy.model import PolicyType
+from kmslaunch.policy.parse import parse_policy
 from kmslaunch.world import builder as b
 from kmslaunch.world.autoscaling import LaunchConfiguration
 from kmslaunch.world.ec2 import Attachment, Instance, Snapshot, Volume
@@ -70,6 +73,13 @@ def build(spec: dict[str, Any]) -> tuple[World, Refs]:
         managed = [b.EC2_FULL_ACCESS_ARN if m == "AmazonEC2FullAccess" else m for m in u.get("managed", [])]
         user = b.add_user(w, str(u.get("account", ACCOUNT)), name, managed=managed, inline=refs.sub(u.get("inline")))
         refs.values[f"user:{name}"] = user.arn
+    for name, r in (spec.get("roles") or {}).items():
+        r = r or {}  # noqa: PLW2901 - an empty YAML mapping reads as None
+        managed = [b.EC2_FULL_ACCESS_ARN if m == "AmazonEC2FullAccess" else m for m in r.get("managed", [])]
+        acct = str(r.get("account", ACCOUNT))
+        role = b.add_role(w, acct, name, managed=managed, inline=refs.sub(r.get("inline")))
+        refs.values[f"role:{name}"] = role.arn
+        refs.values[f"session:{name}"] = f"arn:aws:sts::{acct}:assumed-role/{name}/session"
     for name, im in (spec.get("images") or {}).items():
         im = im or {}  # noqa: PLW2901 - an empty YAML mapping reads as None
         key = None
@@ -102,10 +112,12 @@ def build(spec: dict[str, Any]) -> tuple[World, Refs]:
                 c["ImageId"],
                 c.get("InstanceType", "t3.micro"),
                 parse_block_devices(c.get("BlockDeviceMappings"), "case", "BlockDeviceMappings"),
+                spot_price=c.get("SpotPrice"),
             )
-        b.add_auto_scaling_group(
+        group = b.add_auto_scaling_group(
             w, ACCOUNT, REGION, name, launch_template=lt, launch_configuration=lc, slr_suffix=g.get("slr_suffix")
         )
+        group.tags.update(g.get("tags") or {})
     for raw_grant in spec.get("grants") or []:
         g = refs.sub(raw_grant)
         key = w.key_by_arn(g.pop("Key"))
@@ -169,7 +181,13 @@ def build(spec: dict[str, Any]) -> tuple[World, Refs]:
 
 
 def launch(spec: dict[str, Any], refs: Refs) -> LaunchRequest:
+    """``form`` (create-fleet, request-spot-instances), ``session_policies`` (documents), ``dry_run`` (AttachVolume)
+    as LaunchRequest has them; the rest by name."""
     s = refs.sub(spec)
+    policies = tuple(
+        parse_policy(doc, PolicyType.SESSION, f"session policy {i}")
+        for i, doc in enumerate(s.get("session_policies") or [])
+    )
     return LaunchRequest(
         kind=LaunchKind(s.get("kind", "RunInstances")),
         account=str(s.get("account", ACCOUNT)),
@@ -182,4 +200,7 @@ def launch(spec: dict[str, Any], refs: Refs) -> LaunchRequest:
         count=s.get("count", 1),
         volume_id=s.get("volume"),
         device=s.get("device"),
+        form=s.get("form", "run-instances"),
+        dry_run=bool(s.get("dry_run", False)),
+        session_policies=policies,
     )

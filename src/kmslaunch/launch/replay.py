@@ -8,8 +8,11 @@ instance's image and type.
 from __future__ import annotations
 
 import ipaddress
+import json
 from typing import Any
 
+from kmslaunch.policy.model import Policy, PolicyType
+from kmslaunch.policy.parse import parse_policy
 from kmslaunch.world.world import World
 
 from .errors import NotInWorld
@@ -26,6 +29,32 @@ def run_instances_event(world: World, account: str, region: str, instance_id: st
         items = ((ev.get("responseElements") or {}).get("instancesSet") or {}).get("items") or []
         if any(isinstance(i, dict) and i.get("instanceId") == instance_id for i in items):
             return ev
+    return None
+
+
+def assume_role_policy(world: World, account: str, session_arn: str) -> dict[str, Any] | None:
+    """The session policy AssumeRole gave the session ``session_arn``: ``requestParameters.policy`` of the
+    AssumeRole record whose ``responseElements.assumedRoleUser.arn`` is that session
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/cloudtrail-integration.html). None when CloudTrail
+    in the snapshot has no such record, or the record has no policy."""
+    acct = world.accounts.get(account)
+    if acct is None:
+        return None
+    for region in acct.regions.values():
+        for ev in reversed(region.trail.events):
+            if ev.get("eventName") != "AssumeRole" or ev.get("errorCode"):
+                continue
+            user = ((ev.get("responseElements") or {}).get("assumedRoleUser")) or {}
+            if user.get("arn") != session_arn:
+                continue
+            policy = (ev.get("requestParameters") or {}).get("policy")
+            if isinstance(policy, str):
+                try:
+                    loaded = json.loads(policy)
+                except json.JSONDecodeError:
+                    return None
+                return loaded if isinstance(loaded, dict) else None
+            return policy if isinstance(policy, dict) else None
     return None
 
 
@@ -124,4 +153,10 @@ def replay_instance(
             f"who launched {instance_id} is not in the snapshot (no RunInstances record in CloudTrail): "
             "name the caller with --as"
         )
-    return LaunchRequest(kind, account, region, params, caller, source_ip, source=f"instance {instance_id}")
+    session: tuple[Policy, ...] = ()
+    document = assume_role_policy(world, caller.split(":")[4] if caller.count(":") >= 5 else account, caller)
+    if document is not None:
+        session = (parse_policy(document, PolicyType.SESSION, "AssumeRole session policy", source="CloudTrail"),)
+    return LaunchRequest(
+        kind, account, region, params, caller, source_ip, source=f"instance {instance_id}", session_policies=session
+    )
