@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -229,3 +230,46 @@ def test_replay_takes_the_session_policy_from_cloudtrail() -> None:
     assert replayed.caller == req.caller and len(replayed.session_policies) == 1
     again = simulate(copy.deepcopy(world), replayed)
     assert "session-policy" in again.refused_calls[0].denied_by
+
+
+def _readme_commands() -> list[Any]:
+    out = []
+    for readme in sorted(EXAMPLES.glob("*/README.md")):
+        for line in readme.read_text().splitlines():
+            if line.startswith("kmslaunch "):
+                out.append(pytest.param(line, id=f"{readme.parent.name}:{line.split()[1]}:{len(out)}"))
+    return out
+
+
+@pytest.mark.parametrize("line", _readme_commands())
+def test_every_readme_command_works_when_pasted(line: str, tmp_path: Path) -> None:
+    args = [
+        a.replace("examples/", str(EXAMPLES) + "/", 1) if a.startswith("examples/") else a
+        for a in shlex.split(line)[1:]
+    ]
+    if "--out" in args:
+        args[args.index("--out") + 1] = str(tmp_path / "fixed")
+    res = _run(*args)
+    assert res.exit_code in (0, 1), res.output
+
+
+def test_session_policy_needs_a_role_session(tmp_path: Path) -> None:
+    _, image_id, _ = _kc_ids()
+    file = _write(tmp_path, "run.json", {"ImageId": image_id})
+    policy = _narrowing_policy(tmp_path)
+    res = _run("simulate", SNAPSHOT, "--run-instances", file, "--as", ALICE, "--session-policy", policy)
+    assert res.exit_code == 2 and "is not a role session" in res.output
+    res = _run(
+        "simulate", str(EXAMPLES / "asg-slr-missing" / "snapshot"), "--asg", "web-asg", "--session-policy", policy
+    )
+    assert res.exit_code == 2 and "name the session with --as" in res.output
+
+
+def test_dry_run_of_a_service_launch_needs_the_caller(tmp_path: Path) -> None:
+    folder = EXAMPLES / "ec2-fleet-maintain"
+    data = json.loads((folder / "create-fleet.json").read_text())
+    file = _write(tmp_path, "dry.json", {**data, "DryRun": True})
+    res = _run("simulate", str(folder / "snapshot"), "--create-fleet", file)
+    assert res.exit_code == 2 and "DryRun" in res.output
+    res = _run("simulate", str(folder / "snapshot"), "--create-fleet", file, "--as", ALICE, "--format", "json")
+    assert res.exit_code == 0 and json.loads(res.output)["outcome"]["error"]["Code"] == "DryRunOperation"

@@ -20,6 +20,7 @@ from kmslaunch.launch.validate import validate_input
 from kmslaunch.policy.errors import InputError, KmslaunchError
 from kmslaunch.policy.model import Policy, PolicyType
 from kmslaunch.policy.parse import parse_policy
+from kmslaunch.policy.principals import PrincipalType, parse_principal
 from kmslaunch.snapshot.load import Snapshot, load_snapshot
 from kmslaunch.world.world import World
 
@@ -182,6 +183,22 @@ def _nodegroup(world: World, spec: str, account: str | None) -> tuple[str, str]:
     return found[0]
 
 
+def _check_session_caller(caller: str | None, caller_from_snapshot: bool) -> None:
+    """A session policy narrows a role session or a federated user
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html#policies_session): refuse it for a
+    user, and when no caller is named (a service launches as its own role)."""
+    if not caller:
+        if caller_from_snapshot:
+            return
+        fail("--session-policy narrows the caller's role session: name the session with --as")
+    try:
+        kind = parse_principal(caller).type
+    except ValueError:
+        return  # unknown_caller has said what is wrong with it
+    if kind not in (PrincipalType.ASSUMED_ROLE, PrincipalType.FEDERATED_USER):
+        fail(f"--session-policy: {caller} is not a role session or federated user, which session policies narrow")
+
+
 def _session_policies(path: Path | None) -> tuple[Policy, ...]:
     if path is None:
         return ()
@@ -234,6 +251,8 @@ def launch_request(
         if why:
             fail(why)
     policies = _session_policies(session_policy)
+    if policies:
+        _check_session_caller(caller, start_id is not None or instance_id is not None)
     if nodegroup:
         acct_of_group, group = _nodegroup(world, nodegroup, account)
         account = account or acct_of_group

@@ -189,6 +189,9 @@ def _caller_request(
     """EC2's authorization of the caller's own request, when the caller is named: the refusal (or DryRun's
     answer), or None to go on with the service's launch."""
     if not caller:
+        if params.get("DryRun") is True:
+            # DryRun only checks the caller's permissions: without a caller there is nothing to answer.
+            raise InputError(f"{operation} parameters", "DryRun", "checks the caller's permissions: name it with --as")
         return None
     who = principal(world, caller)
     account, region = where
