@@ -334,6 +334,7 @@ def spot_request() -> tuple[World, LaunchRequest]:
     key = b.add_key(w, ACCOUNT, REGION, alias="batch-data", policy=_key_policy_naming(default_slr_arn(ACCOUNT)))
     alice = _alice(w, {"kms-for-ebs": _kms_user_policy(key.arn)})
     b.add_service_linked_role(w, ACCOUNT, "spot.amazonaws.com", "AWSServiceRoleForEC2Spot")
+    b.add_service_linked_role(w, ACCOUNT, "autoscaling.amazonaws.com", "AWSServiceRoleForAutoScaling")
     image = b.add_image(w, ACCOUNT, REGION, name="batch")
     params = {
         "InstanceCount": 1,

@@ -96,7 +96,13 @@ def launch_options(f: F) -> F:
             type=click.Choice(["ec2-fleet", "spot-fleet", "spot"]),
             help="With --run-instances: launch as EC2 Fleet, Spot Fleet or a Spot request would.",
         ),
-        click.option("--as", "caller", metavar="ARN", help="Who calls (a user, role or session ARN)."),
+        click.option(
+            "--as",
+            "caller",
+            metavar="ARN",
+            help="Who calls (a user, role or session ARN); refused when the snapshot holds its account's IAM and no "
+            "such user or role.",
+        ),
         click.option(
             "--session-policy",
             "session_policy",
