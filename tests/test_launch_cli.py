@@ -136,6 +136,26 @@ def test_bad_source_ip_is_refused(tmp_path: Path) -> None:
         ("--attach-volume", {"VolumeId": "vol-1"}, 'Missing required parameter in input: "Device"'),
         ("--copy-snapshot", {"SourceSnapshotId": "snap-1"}, 'Missing required parameter in input: "SourceRegion"'),
         ("--copy-image", {"SourceImageId": "ami-1", "SourceRegion": REGION}, '"Name"'),
+        # Valid for botocore, but not a launch kmslaunch can simulate: the element path says what is missing.
+        (
+            "--create-fleet",
+            {"LaunchTemplateConfigs": [{}], "TargetCapacitySpecification": {"TotalTargetCapacity": 1}},
+            "LaunchTemplateConfigs[0].LaunchTemplateSpecification: missing",
+        ),
+        (
+            "--create-fleet",
+            {
+                "LaunchTemplateConfigs": [{"LaunchTemplateSpecification": {"LaunchTemplateName": "nodes"}}],
+                "TargetCapacitySpecification": {"TotalTargetCapacity": 100},
+            },
+            "TargetCapacitySpecification.TotalTargetCapacity: 100",
+        ),
+        ("--request-spot-instances", {"InstanceCount": 1}, "LaunchSpecification: missing"),
+        (
+            "--request-spot-instances",
+            {"LaunchSpecification": {"InstanceType": "m5.large"}},
+            "LaunchSpecification.ImageId",
+        ),
     ],
 )
 def test_input_is_checked_against_botocore_shapes(flag: str, data: Any, expected: str, tmp_path: Path) -> None:

@@ -30,8 +30,17 @@ FLEET_TYPES = ("instant", "maintain", "request")
 
 
 def _expect(value: object, kind: type, source: str, path: str, what: str) -> Any:
+    if value is None:
+        raise InputError(source, path, f"missing: expected {what}")
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise InputError(source, path, f"expected {what}, got {type(value).__name__}")
+    return value
+
+
+def _count(value: int, source: str, path: str) -> int:
+    """How many instances: at least 1, and at most what kmslaunch simulates in one launch."""
+    if not 1 <= value <= 50:
+        raise InputError(source, path, f"{value}: kmslaunch simulates 1 to 50 instances per launch")
     return value
 
 
@@ -72,6 +81,7 @@ def parse_fleet_params(raw: object, source: str) -> RunParams:
         "TargetCapacitySpecification.TotalTargetCapacity",
         "a whole number",
     )
+    _count(count, source, "TargetCapacitySpecification.TotalTargetCapacity")
     run: dict[str, Any] = {
         "LaunchTemplate": {k: v for k, v in spec.items() if k in ("LaunchTemplateId", "LaunchTemplateName", "Version")},
         "MinCount": count,
@@ -136,7 +146,9 @@ def parse_spot_params(raw: object, source: str) -> RunParams:
     """The launch a RequestSpotInstances request makes: its LaunchSpecification, InstanceCount times."""
     data = _expect(raw, Mapping, source, "", "a JSON object (request-spot-instances --cli-input-json)")
     spec = _expect(data.get("LaunchSpecification"), Mapping, source, "LaunchSpecification", "an object")
-    count = _expect(data.get("InstanceCount", 1), int, source, "InstanceCount", "a whole number")
+    count = _count(
+        _expect(data.get("InstanceCount", 1), int, source, "InstanceCount", "a whole number"), source, "InstanceCount"
+    )
     run: dict[str, Any] = {"MinCount": count, "MaxCount": count}
     for name in ("ImageId", "InstanceType", "BlockDeviceMappings", "Placement", "DryRun"):
         if spec.get(name) is not None:
