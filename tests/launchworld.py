@@ -3,12 +3,13 @@
 References inside values: ``key:<name>`` the key's ARN, ``keyid:<name>`` its id, ``aliasarn:<name>`` its alias
 ARN, ``image:<name>`` an AMI id, ``user:<name>`` a user ARN (in the default account), ``template:<name>`` a
 launch template id, ``snapshot:<name>`` an image's root snapshot id (or a snapshot of ``snapshots``),
-``instance:<name>`` an instance id, ``volume:<name>`` a volume id, ``role:<name>`` a role ARN and
-``session:<name>`` a session of it (``arn:aws:sts::<account>:assumed-role/<name>/session``).
+``instance:<name>`` an instance id, ``volume:<name>`` a volume id, ``policy:<name>`` a customer managed policy
+ARN, ``role:<name>`` a role ARN and ``session:<name>`` one of its sessions.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from kmslaunch.launch.params import parse_block_devices
@@ -19,7 +20,7 @@ from kmslaunch.policy.model import PolicyType
 from kmslaunch.policy.parse import parse_policy
 from kmslaunch.world import builder as b
 from kmslaunch.world.autoscaling import LaunchConfiguration
-from kmslaunch.world.ec2 import Attachment, Instance, Snapshot, Volume
+from kmslaunch.world.ec2 import Attachment, Image, Instance, Snapshot, Volume
 from kmslaunch.world.instances import InstanceState
 from kmslaunch.world.kms import KeyManager, KeyState, key_document
 from kmslaunch.world.world import World
@@ -68,18 +69,33 @@ def build(spec: dict[str, Any]) -> tuple[World, Refs]:
             key.policy = key_document(refs.sub(policy), key.arn)
         if k.get("manager") == "AWS":
             key.manager = KeyManager.AWS
+    for arn, doc in (spec.get("aws_policies") or {}).items():
+        # An AWS managed policy (its ARN in the aws namespace), with the document given.
+        b.aws_managed_policy(w, ACCOUNT, arn, refs.sub(doc))
+    for name, doc in (spec.get("policies") or {}).items():
+        # A customer managed policy of the default account: ``policy:<name>`` is its ARN.
+        refs.values[f"policy:{name}"] = b.add_customer_policy(w, ACCOUNT, name, refs.sub(doc)).arn
     for name, u in (spec.get("users") or {}).items():
         u = u or {}  # noqa: PLW2901 - an empty YAML mapping reads as None
-        managed = [b.EC2_FULL_ACCESS_ARN if m == "AmazonEC2FullAccess" else m for m in u.get("managed", [])]
-        user = b.add_user(w, str(u.get("account", ACCOUNT)), name, managed=managed, inline=refs.sub(u.get("inline")))
+        managed = [b.EC2_FULL_ACCESS_ARN if m == "AmazonEC2FullAccess" else refs.sub(m) for m in u.get("managed", [])]
+        user = b.add_user(
+            w,
+            str(u.get("account", ACCOUNT)),
+            name,
+            managed=managed,
+            inline=refs.sub(u.get("inline")),
+            boundary=refs.sub(u.get("boundary")),
+        )
         refs.values[f"user:{name}"] = user.arn
     for name, r in (spec.get("roles") or {}).items():
+        # A role; ``role:<name>`` is its ARN, ``session:<name>`` the ARN of one of its sessions (a caller).
         r = r or {}  # noqa: PLW2901 - an empty YAML mapping reads as None
-        managed = [b.EC2_FULL_ACCESS_ARN if m == "AmazonEC2FullAccess" else m for m in r.get("managed", [])]
         acct = str(r.get("account", ACCOUNT))
-        role = b.add_role(w, acct, name, managed=managed, inline=refs.sub(r.get("inline")))
+        managed = [b.EC2_FULL_ACCESS_ARN if m == "AmazonEC2FullAccess" else refs.sub(m) for m in r.get("managed", [])]
+        role = b.add_role(w, acct, name, inline=refs.sub(r.get("inline")), managed=managed)
+        role.boundary_arn = refs.sub(r.get("boundary"))
         refs.values[f"role:{name}"] = role.arn
-        refs.values[f"session:{name}"] = f"arn:aws:sts::{acct}:assumed-role/{name}/session"
+        refs.values[f"session:{name}"] = f"arn:aws:sts::{acct}:assumed-role/{name}/{name}-session"
     for name, im in (spec.get("images") or {}).items():
         im = im or {}  # noqa: PLW2901 - an empty YAML mapping reads as None
         key = None
@@ -95,6 +111,7 @@ def build(spec: dict[str, Any]) -> tuple[World, Refs]:
         )
         refs.values[f"image:{name}"] = image.image_id
         refs.values[f"snapshot:{name}"] = image.block_devices[0].snapshot_id or ""
+        _as_described(w, image, im, refs)
     for name, t in (spec.get("templates") or {}).items():
         lt = b.add_launch_template(w, ACCOUNT, REGION, name, refs.sub(t))
         refs.values[f"template:{name}"] = lt.template_id
@@ -204,3 +221,29 @@ def launch(spec: dict[str, Any], refs: Refs) -> LaunchRequest:
         dry_run=bool(s.get("dry_run", False)),
         session_policies=policies,
     )
+
+
+def _as_described(w: World, image: Image, im: dict[str, Any], refs: Refs) -> None:
+    """An image as only ``describe-images`` shows it: ``public``; ``snapshot_listed: false`` (its snapshot is
+    another account's and not in the snapshot data); ``encrypted: true`` (encrypted with a key not in the world);
+    ``key_shown`` (the BDM's KmsKeyId: true for the key it is encrypted with, or a literal ARN);
+    ``owner_collected: false`` (the owning account's IAM and KMS are not in the snapshot)."""
+    image.public = bool(im.get("public", image.public))
+    root = image.block_devices[0]
+    shown = im.get("key_shown")
+    kms_key_id = refs.sub(root.kms_key_id)
+    if shown is True:
+        kms_key_id = refs.values[f"key:{im['encrypted_with']}"]
+    elif isinstance(shown, str):
+        kms_key_id = shown
+    encrypted = True if im.get("encrypted") else root.encrypted
+    image.block_devices = (replace(root, encrypted=encrypted, kms_key_id=kms_key_id), *image.block_devices[1:])
+    if im.get("snapshot_listed") is False:
+        for acct in w.accounts.values():
+            for region in acct.regions.values():
+                region.ec2.snapshots.pop(root.snapshot_id or "", None)
+    if im.get("owner_collected") is False:
+        owner = w.accounts[image.owner]
+        owner.iam.known = False
+        for region in owner.regions.values():
+            region.kms.known = False

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from kmslaunch.audit.engine import PRINCIPAL_KEY, audit
+from kmslaunch.audit.engine import PRINCIPAL_KEY, TERMINATED, audit
 from kmslaunch.audit.lint import RULES, lint_world
 from kmslaunch.cli.audit import audit_command
 from kmslaunch.launch.request import LaunchRequest, simulate
@@ -55,14 +55,31 @@ def test_kc_source_ip_lint_flags_the_deny_and_the_launch_fails() -> None:
     failing = report.failing
     assert failing and failing[0].outcome.cause == "key-policy"
     assert failing[0].principal == f"arn:aws:iam::{A}:user/alice"
+    # One statement, one recommendation: the doctor's fix (not alias/aws/ebs) says what the lint suggests.
+    fix = failing[0].outcome.fix
+    assert fix is not None and fix["verified"] and not fix["alternative"]
+    [change] = fix["fixes"]
+    assert change["kind"] == "key-policy" and (report.lint[0].suggestion or "") in change["rationale"]
 
 
 def test_kc_iam_user_fails_on_iam_with_an_identity_fix() -> None:
     report = _audit("kc-iam-user")
+    # The principal's launch with its key, and the instance that already failed that way.
+    assert [p.kind for p in report.failing] == [PRINCIPAL_KEY, TERMINATED]
+    for fail in report.failing:
+        assert fail.outcome.cause == "identity-policy"
+        assert fail.outcome.fix and fail.outcome.fix["verified"]
+        assert fail.outcome.fix["fixes"][0]["kind"] == "identity-policy"
+
+
+def test_disabled_key_audit_sees_the_instance_that_already_failed() -> None:
+    report = _audit("disabled-key")
     [fail] = report.failing
-    assert fail.kind == PRINCIPAL_KEY and fail.outcome.cause == "identity-policy"
-    assert fail.outcome.fix and fail.outcome.fix["verified"]
-    assert fail.outcome.fix["fixes"][0]["kind"] == "identity-policy"
+    assert fail.kind == TERMINATED and fail.target == "i-056cc6fd323c6308f"
+    assert fail.principal == f"arn:aws:iam::{A}:user/alice"
+    assert fail.outcome.cause == "key-state" and fail.outcome.fix and fail.outcome.fix["verified"]
+    assert "aws kms enable-key" in fail.outcome.fix["fixes"][0]["commands"][0]
+    assert report.exit_code == 1
 
 
 def test_success_example_has_nothing_failing() -> None:
@@ -101,6 +118,9 @@ def test_lint_rule(case: dict[str, Any]) -> None:
     assert sorted(f.rule for f in findings) == sorted(case["expect"]), [f.to_json() for f in findings]
     for f in findings:
         assert f.path.startswith("Statement[") and f.message
+    if "suggestion" in case:
+        [finding] = findings
+        assert (finding.suggestion or "").startswith(case["suggestion"]), finding.suggestion
 
 
 def test_every_rule_has_a_case() -> None:
@@ -178,11 +198,12 @@ def test_sarif_markdown_text() -> None:
     sarif = json.loads(_run(snapshot, "--format", "sarif").output)
     assert sarif["version"] == "2.1.0"
     results = sarif["runs"][0]["results"]
-    assert len(results) == 2 and {r["level"] for r in results} == {"error"}
+    # The failing principal path, the instance that already failed, and the lint finding.
+    assert len(results) == 3 and {r["level"] for r in results} == {"error"}
     rule_ids = {r["id"] for r in sarif["runs"][0]["tool"]["driver"]["rules"]}
     assert {r["ruleId"] for r in results} <= rule_ids
     md = _run(snapshot, "--format", "markdown").output
-    assert md.startswith("## kmslaunch audit: 1 of 2 launch paths fail")
+    assert md.startswith("## kmslaunch audit: 2 of 3 launch paths fail")
     text = _run(snapshot).output.splitlines()
     assert text[2].startswith("launch paths") and any(line.startswith("== lint") for line in text)
     assert _run(str(EXAMPLES / "success" / "snapshot")).exit_code == 0

@@ -5,6 +5,7 @@ that the doctor and the simulator agree on."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,12 @@ ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
 ALICE_POLICY = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": ["ec2:*", "kms:*"], "Resource": "*"}],
+}
+
+
+ENDPOINT_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}],
 }
 
 
@@ -99,6 +106,13 @@ def aws() -> Iterator[dict[str, Any]]:
         "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"Encrypted": True, "KmsKeyId": keys[0]["Arn"]}}],
     }
     lt = ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData=data)["LaunchTemplate"]
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    endpoint = ec2.create_vpc_endpoint(
+        VpcId=vpc,
+        ServiceName=f"com.amazonaws.{R}.kms",
+        VpcEndpointType="Interface",
+        PolicyDocument=json.dumps(ENDPOINT_POLICY),
+    )["VpcEndpoint"]["VpcEndpointId"]
     for g in range(N_GROUPS):
         asg.create_auto_scaling_group(
             AutoScalingGroupName=f"web-{g:02d}",
@@ -115,6 +129,8 @@ def aws() -> Iterator[dict[str, Any]]:
         "image": image_id,
         "snapshot": snapshot["SnapshotId"],
         "template": lt["LaunchTemplateId"],
+        "endpoint": endpoint,
+        "vpc": vpc,
     }
     server.stop()
     mp.undo()
@@ -176,6 +192,10 @@ def test_collected_world(aws: dict[str, Any], collected: tuple[Path, Any, dict[s
     lt = region.ec2.launch_templates[aws["template"]]
     assert lt.data("$Default")["BlockDeviceMappings"][0]["Ebs"]["KmsKeyId"] == aws["keys"][0]["Arn"]
     assert len(region.autoscaling.groups) == N_GROUPS
+    endpoint = region.ec2.vpc_endpoints[aws["endpoint"]]
+    assert endpoint.vpc_id == aws["vpc"] and endpoint.service_name == f"com.amazonaws.{R}.kms"
+    assert endpoint.policy is not None and endpoint.policy.raw == ENDPOINT_POLICY
+    assert region.ec2.endpoint_for("kms") is endpoint
     meta = json.loads((out / "snapshot.json").read_text())
     assert meta["format"] == "kmslaunch-snapshot/1" and meta["collector"]["accounts"] == [ACCOUNT]
     # Timestamps as the CLI prints them: ISO 8601 text.
@@ -286,8 +306,44 @@ def test_doctor_agrees_with_simulate_on_the_collected_world(
         world = load_snapshot(out).world
         result = simulate(world, LaunchRequest(LaunchKind.RUN_INSTANCES, ACCOUNT, R, params, ALICE))
         assert doc["outcome"]["state"] == result.outcome.state
-        assert res.exit_code == (0 if result.succeeded else 1)
+        assert doc["verdict"] == result.verdict.value
+        assert res.exit_code == {"runs": 0, "runs-unless": 3}.get(result.verdict.value, 1)
         states.append(result.outcome.state)
     # The SourceIp key refuses alice's launch (she calls from no address of the corporate network); the
     # default-policy key lets it run.
     assert states == ["terminated", "running"]
+
+
+def test_public_amis_the_account_uses_are_collected(
+    aws: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The account's own describe-images calls do not list Amazon's public AMIs (as on AWS, where they are not
+    the account's nor shared with it by name); the AMIs its instances and launch templates use are described by
+    id afterwards, so a launch from them can be simulated."""
+    local = threading.local()
+    asked: list[dict[str, Any]] = []
+
+    def hooks(session: Any) -> None:
+        def before(params: dict[str, Any], **_: Any) -> None:
+            local.params = params
+            asked.append(params)
+
+        def after(parsed: dict[str, Any], **_: Any) -> None:
+            if "Filters" not in local.params:
+                parsed["Images"] = [i for i in parsed.get("Images", []) if i.get("OwnerId") == ACCOUNT]
+
+        session.events.register("before-parameter-build.ec2.DescribeImages", before)
+        session.events.register("after-call.ec2.DescribeImages", after)
+
+    out = tmp_path / "out"
+    res = run_collect(aws, out, hooks=hooks, mp=monkeypatch)
+    assert res.exit_code == 0, res.output
+    [by_id] = [p for p in asked if "Filters" in p]
+    assert by_id["Filters"] == [{"Name": "image-id", "Values": [aws["image"]]}]
+    images = json.loads((out / ACCOUNT / R / "ec2" / "describe-images.json").read_text())["Images"]
+    assert [i["ImageId"] for i in images if i["ImageId"] == aws["image"]] == [aws["image"]]
+    assert collector.referenced_image_ids(
+        {(ACCOUNT, R, "ec2", "describe-instances.json"): {"Reservations": [{"Instances": [{"ImageId": "ami-1"}]}]}},
+        ACCOUNT,
+        R,
+    ) == ["ami-1"]

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +16,12 @@ import pytest
 from kmslaunch.doctor.diagnose import diagnose
 from kmslaunch.doctor.markdown import render_markdown
 from kmslaunch.doctor.sarif import render_sarif
-from kmslaunch.launch.request import simulate
+from kmslaunch.launch.replay import replay_instance
+from kmslaunch.launch.request import LaunchRequest, simulate
+from kmslaunch.launch.result import LaunchKind
 from kmslaunch.policy.model import PolicyType
 from kmslaunch.scenarios import by_name
+from kmslaunch.snapshot import load_snapshot
 from kmslaunch.world.documents import Document
 from kmslaunch.world.kms import KeyState
 
@@ -24,7 +30,8 @@ EXPECTED = {
     "kc-iam-user": ("kms:CreateGrant", "identity-policy", ["identity-policy"]),
     "kc-source-ip": ("kms:Decrypt", "key-policy", ["key-policy"]),
     "asg-slr-missing": ("kms:GenerateDataKeyWithoutPlaintext", "identity-policy", ["key-policy"]),
-    "cross-account-ami": ("kms:CreateGrant", "identity-policy", ["grant"]),
+    "cross-account-ami": ("kms:ReEncryptFrom", "identity-policy", ["grant"]),
+    "public-ami-default-key": ("kms:GenerateDataKeyWithoutPlaintext", "identity-policy", ["identity-policy"]),
     "disabled-key": ("kms:CreateGrant", "key-state", ["key-state"]),
 }
 
@@ -182,3 +189,70 @@ def test_renderers() -> None:
     assert out["format"] == "kmslaunch-diagnosis/1"
     assert out["fixes"][0]["kind"] == "key-policy" and out["fixes"][0]["verified"] is True
     assert out["calls"][-1]["decision"] == "explicitDeny" and out["calls"][-1]["denied_by"] == ["key-policy"]
+
+
+# -- doctor --instance: the report is about that instance -------------------------------------------------------
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+INSTANCE = "i-056cc6fd323c6308f"
+
+
+def test_replay_reports_the_instance_and_its_volumes() -> None:
+    snap = load_snapshot(EXAMPLES / "kc-iam-user" / "snapshot")
+    req = replay_instance(snap.world, "111122223333", "us-east-1", INSTANCE, None, None)
+    diag = diagnose(snap.world, req, instance_id=INSTANCE)
+    assert list(diag.result.instance_ids) == [INSTANCE]
+    # The volume id is the one CloudTrail's records of the launch name (aws:ebs:id of EC2's grant).
+    recorded = {
+        v
+        for ev in snap.world.accounts["111122223333"].regions["us-east-1"].trail.events
+        for v in re.findall(r"vol-[0-9a-f]{17}", json.dumps(ev))
+    }
+    assert [v.volume_id for v in diag.result.volumes] == sorted(recorded)
+    view = diag.result.view or {}
+    assert [i["InstanceId"] for r in view["Reservations"] for i in r["Instances"]] == [INSTANCE]
+    # The ids are the instance's only: the fix rounds and a launch after it get new ones.
+    fixed = copy.deepcopy(snap.world)
+    assert diag.fix is not None
+    diag.fix.apply(fixed)
+    first = simulate(fixed, req)
+    assert list(first.instance_ids) == [INSTANCE] and first.succeeded
+    params = {"ImageId": req.params["ImageId"], "MinCount": 1, "MaxCount": 1}
+    other = simulate(fixed, LaunchRequest(LaunchKind.RUN_INSTANCES, req.account, req.region, params, req.caller))
+    assert other.instance_ids[0] != INSTANCE
+    assert not {v.volume_id for v in other.volumes} & {v.volume_id for v in first.volumes}
+
+
+def test_cloudtrail_shows_only_the_launch_of_the_instance() -> None:
+    snap = load_snapshot(EXAMPLES / "kc-iam-user" / "snapshot")
+    events = snap.world.accounts["111122223333"].regions["us-east-1"].trail.events
+    mine = next(ev for ev in events if ev.get("errorCode"))
+    # Another launch, refused the same way a day later, and one refused by the key policy: not this instance's.
+    other = json.loads(
+        json.dumps(mine).replace(INSTANCE, "i-0123456789abcdef0").replace("vol-0", "vol-9").replace("01-15", "01-16")
+    )
+    other["errorMessage"] = other["errorMessage"].replace("no identity-based policy", "no resource-based policy")
+    unnamed = json.loads(json.dumps(other))
+    unnamed["requestParameters"] = {"keyId": mine["requestParameters"]["keyId"]}
+    events.extend([other, unnamed])
+    req = replay_instance(snap.world, "111122223333", "us-east-1", INSTANCE, None, None)
+    diag = diagnose(snap.world, req, instance_id=INSTANCE)
+    assert [e.event_time for e in diag.evidence] == [mine["eventTime"]]
+    assert all(e.agrees for e in diag.evidence)
+
+
+def test_a_verification_with_facts_missing_says_so(tmp_path: Path) -> None:
+    # kc-iam-user with nothing saying whether the account is in an organization: the fixed launch runs, unless an
+    # SCP nobody collected refuses it. The fix is verified only that far, and every format says so.
+    snap = tmp_path / "snapshot"
+    shutil.copytree(EXAMPLES / "kc-iam-user" / "snapshot", snap)
+    meta = json.loads((snap / "snapshot.json").read_text())
+    meta.pop("errors")
+    (snap / "snapshot.json").write_text(json.dumps(meta))
+    loaded = load_snapshot(snap)
+    req = replay_instance(loaded.world, "111122223333", "us-east-1", INSTANCE, None, None)
+    diag = diagnose(loaded.world, req, instance_id=INSTANCE)
+    assert diag.fix is not None and diag.fix.unless
+    assert diag.fix.unless[0].startswith("whether account 111122223333 is in an organization")
+    assert diag.to_json()["fix_plans"][0]["unless"] == list(diag.fix.unless)
+    assert "verified, unless something the snapshot does not hold refuses it: whether account" in render_markdown(diag)

@@ -4,6 +4,7 @@ fix is verified, and the fixed snapshot launches. The bundled files are what exa
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
 import shlex
@@ -83,12 +84,15 @@ def test_fix_refuses_to_write_into_its_input() -> None:
 
 def test_simulating_on_a_snapshot_never_reuses_its_ids() -> None:
     # New instances, volumes and keys (aws/ebs on first use) made while simulating must not take the id of
-    # something the snapshot holds: that would replace it and change the answer.
+    # something the snapshot holds: that would replace it and change the answer. Only a replay of an instance
+    # gives that instance (and its volumes) their own ids back, so that the report is about them.
     snap = load_snapshot(EXAMPLES / "kc-iam-user" / "snapshot")
     region = snap.world.accounts["111122223333"].regions["us-east-1"]
     before_instances, before_keys = set(region.ec2.instances), set(region.kms.keys)
     (instance,) = before_instances
-    req = replay_instance(snap.world, "111122223333", "us-east-1", instance, None, None)
+    replay = replay_instance(snap.world, "111122223333", "us-east-1", instance, None, None)
+    assert simulate(copy.deepcopy(snap.world), replay).instance_ids == (instance,)
+    req = dataclasses.replace(replay, reuse_ids=())
     req.params["BlockDeviceMappings"] = [{"DeviceName": "/dev/xvda", "Ebs": {"KmsKeyId": "alias/aws/ebs"}}]
     world = copy.deepcopy(snap.world)
     result = simulate(world, req)

@@ -68,6 +68,11 @@ def test_launch_case(case: dict[str, Any]) -> None:
     if "created" in expect:
         held = sum(len(r.ec2.instances) for a in world.accounts.values() for r in a.regions.values())
         assert held == expect["created"], held
+    # Worlds built here know every fact, so the verdict is plain unless the case says otherwise.
+    verdict = expect.get("verdict", "runs" if result.succeeded else "fails")
+    assert result.verdict.value == verdict, (result.verdict_sentence(), result.unknowns)
+    if "unknown_layers" in expect:
+        assert [u.layer for u in result.deciding_unknowns] == expect["unknown_layers"], result.unknowns
     if "principals" in expect:
         assert [c.call.principal.arn for c in result.calls] == expect["principals"]
     if "volume_keys" in expect:

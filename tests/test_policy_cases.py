@@ -8,17 +8,24 @@ Each file: ``topic``, ``doc`` (the AWS page it encodes), ``cases``: each with ``
   reasons: [{layer, policy, statement}] (each must be among the deciding statements)
   near_misses: [{statement, element, key}] (each must be among the near misses)
   warnings: [path prefix, …]          (each must be the path of a warning)
+  assumptions: [id, …]                (exact, when given: the assumptions-table entries the verdict rests on)
+or, for bad input, ``expect: {errors: [{path, message}]}``: the request file is refused (exit 2) with an error at
+each path whose message contains the given text.
 Every case is decided twice, with and without reasons, and both verdicts must agree.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from kmslaunch.cli.main import cli
+from kmslaunch.policy.errors import PolicyValidationError, Severity
 from kmslaunch.policy.evaluate import authorize
 from kmslaunch.policy.messages import access_denied_message
 from kmslaunch.policy.requestfile import load_request
@@ -41,10 +48,17 @@ def _load() -> list[Any]:
 
 @pytest.mark.parametrize(("file", "topic", "case"), _load())
 def test_case(file: str, topic: dict[str, Any], case: dict[str, Any]) -> None:
+    expect = case["expect"]
+    if "errors" in expect:
+        with pytest.raises(PolicyValidationError) as refused:
+            load_request(case["request"], file)
+        got = [(i.path, i.message) for i in refused.value.issues if i.severity is Severity.ERROR]
+        for want in expect["errors"]:
+            assert any(p == want["path"] and want.get("message", "") in m for p, m in got), (want, got)
+        return
     req, ps, warnings = load_request(case["request"], file)
     fast = authorize(req, ps)
     full = authorize(req, ps, explain=True)
-    expect = case["expect"]
     assert fast.verdict == full.verdict, "the fast path and the explained path disagree"
     assert full.verdict.value == expect["decision"], full.to_json()
     assert fast.denied_by == full.denied_by
@@ -58,6 +72,8 @@ def test_case(file: str, topic: dict[str, Any], case: dict[str, Any]) -> None:
     got_near = [n.to_json() for n in full.near_misses]
     for want in expect.get("near_misses", []):
         assert any(_near_matches(n, want) for n in got_near), (want, got_near)
+    if "assumptions" in expect:
+        assert list(full.assumptions) == expect["assumptions"], full.to_json()
     for prefix in expect.get("warnings", []):
         assert any(w.path.startswith(prefix) for w in warnings), (prefix, [w.path for w in warnings])
 
@@ -71,3 +87,16 @@ def _near_matches(got: dict[str, Any], want: dict[str, Any]) -> bool:
         elif got.get(k) != v:
             return False
     return True
+
+
+def test_authorize_says_which_assumptions_a_verdict_rests_on(tmp_path: Path) -> None:
+    """``kmslaunch authorize``: the text names the assumptions, the JSON lists their ids."""
+    data = yaml.safe_load((CASES / "assumptions.yaml").read_text())
+    request = data["cases"][0]["request"]
+    path = tmp_path / "REQUEST.json"
+    path.write_text(json.dumps(request))
+    text = CliRunner().invoke(cli, ["authorize", str(path)])
+    assert text.exit_code == 0, text.output
+    assert "rests on assumption principal-star-resource-policy-vs-boundary" in text.output
+    out = CliRunner().invoke(cli, ["authorize", str(path), "--format", "json"])
+    assert json.loads(out.output)["assumptions"] == ["principal-star-resource-policy-vs-boundary"]

@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from kmslaunch.assumptions import ASSUMPTIONS
 from kmslaunch.policy.conditions import parse_condition_block
 from kmslaunch.policy.decision import Decision, Verdict
 from kmslaunch.policy.errors import PolicyValidationError
@@ -310,6 +311,9 @@ SIMPLE_REQUESTS = (
 )
 
 
+ASSUMPTION_IDS = {a.id for a in ASSUMPTIONS}
+
+
 def decide_both(req: Request, ps: PolicySet) -> tuple[Decision, Decision]:
     """Decide twice; the fast path and the explained path must give the same verdict and layers."""
     fast = authorize(req, ps)
@@ -317,7 +321,8 @@ def decide_both(req: Request, ps: PolicySet) -> tuple[Decision, Decision]:
     assert fast.verdict is full.verdict, (fast, full)
     assert fast.denied_by == full.denied_by, (fast, full)
     assert full.explained and not fast.explained
-    assert not fast.decided_by and not fast.near_misses
+    assert not fast.decided_by and not fast.near_misses and not fast.assumptions
+    assert set(full.assumptions) <= ASSUMPTION_IDS, full.assumptions
     if full.verdict is Verdict.ALLOWED:
         assert full.decided_by and not full.denied_by
     elif full.verdict is Verdict.EXPLICIT_DENY:

@@ -257,6 +257,16 @@ def test_describe_unknown_instance(endpoint: tuple[State, Factory]) -> None:
     assert exc.value.response["Error"]["Message"] == "The instance ID 'i-0123456789abcdef0' does not exist"
 
 
+def test_an_image_the_endpoint_does_not_hold_does_not_exist(endpoint: tuple[State, Factory]) -> None:
+    """Unlike a snapshot, the endpoint's state is the whole world, also after a restart reloads it."""
+    state, client = endpoint
+    with pytest.raises(ClientError) as exc:
+        client("ec2").run_instances(ImageId="ami-0123456789abcdef0", InstanceType="t3.micro", MinCount=1, MaxCount=1)
+    assert _code(exc) == "InvalidAMIID.NotFound"
+    reloaded = state.store.load_world(state.clock, state.ids)
+    assert reloaded is not None and not reloaded.partial
+
+
 def test_stop_start_terminate_and_incorrect_state(endpoint: tuple[State, Factory]) -> None:
     state, client = endpoint
     ec2 = client("ec2")

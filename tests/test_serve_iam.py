@@ -181,6 +181,17 @@ def test_a_user_is_refused_until_a_policy_allows(endpoint: Endpoint) -> None:
     assert _error(as_bob.list_users)[0] == "InvalidClientTokenId"
 
 
+def test_get_caller_identity_cannot_be_denied(endpoint: Endpoint) -> None:
+    # "If an administrator attaches a policy to your identity that explicitly denies access to the
+    # sts:GetCallerIdentity action, you can still perform this operation"
+    # (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
+    alice = _user_with_key(endpoint, "alice")
+    endpoint.client("iam").put_user_policy(
+        UserName="alice", PolicyName="deny-all", PolicyDocument=_doc({"Effect": "Deny", "Action": "*", "Resource": "*"})
+    )
+    assert endpoint.client("sts", alice).get_caller_identity()["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/alice"
+
+
 def test_assume_role_by_trust_policy(endpoint: Endpoint) -> None:
     alice, bob = _user_with_key(endpoint, "alice"), _user_with_key(endpoint, "bob")
     iam = endpoint.client("iam")

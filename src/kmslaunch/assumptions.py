@@ -333,6 +333,79 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "key in the destination region); the failure's shape is a choice",
         Confidence.UNKNOWN,
     ),
+    # -- Launches from AMIs of other accounts ---------------------------------------------------------------
+    Assumption(
+        "shared-snapshot-default-key",
+        "The key of a volume restored from an encrypted snapshot another account shared",
+        "Without a KmsKeyId in the request or launch template, the volume is encrypted with the launching "
+        "account's default EBS key (aws/ebs unless changed), never the owner's key; EBS re-encrypts from the "
+        "owner's key, so the launch needs kms:ReEncryptFrom on it (through EC2, as the caller or the service-linked "
+        "role) and the default key's usual calls.",
+        "https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption.html (encryption outcomes: an encrypted "
+        "snapshot shared with you is restored under your default KMS key unless you name one); "
+        "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/AMIEncryption.html",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "image-described-snapshot",
+        "An AMI whose snapshots the account cannot list (Amazon's, Marketplace, shared)",
+        "The volume is planned from describe-images' BlockDeviceMappings (SnapshotId, VolumeSize, Encrypted, and "
+        "KmsKeyId where shown). Where an encrypted snapshot's key is not shown, kms:ReEncryptFrom on it is not "
+        "checked and the answer says so; where the key is shown but its account was not collected, the call is "
+        "'unknown', never allowed.",
+        "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_EbsBlockDevice.html (the fields describe-images "
+        "returns for each EBS block device)",
+        Confidence.INFERRED,
+    ),
+    # -- The policy engine: callers, owners, endpoint policies --------------------------------------------
+    Assumption(
+        "principal-star-resource-policy-vs-boundary",
+        'A resource (key) policy Allow with Principal "*" and a permissions boundary or session policy',
+        'In the resource\'s own account, an Allow with Principal "*" (or {"AWS": "*"}, or NotPrincipal) is '
+        "treated as naming the caller itself, as a user or role session ARN: it is not limited by an implicit "
+        "deny in the caller's identity policies, permissions boundary or session policies. Across accounts the "
+        "caller's identity side must allow as always, boundary and session policies included.",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/"
+        "reference_policies_evaluation-logic_policy-eval-denyallow.html "
+        '(documents user, role and role session ARNs; not "*")',
+        Confidence.UNKNOWN,
+    ),
+    Assumption(
+        "notprincipal-without-account",
+        "A Deny with NotPrincipal that lists a user, role or session ARN but not its account",
+        "The Deny applies to that principal too: it is exempt only when its account (id or :root ARN) is listed "
+        "as well. A listed account exempts its root user only, as documented.",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html "
+        "('you must also specify the account ARN of the not-denied principal. Otherwise, the policy might deny "
+        "access to the entire account containing the principal')",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "vpc-endpoint-policy-evaluation",
+        "Where a VPC endpoint policy sits in evaluation",
+        "A request through an interface VPC endpoint is allowed only if the endpoint policy allows it too (its "
+        "Principal matched as in a resource-based policy), whatever the other policies say; a Deny in it is an "
+        "explicit deny. When several layers refuse, the AccessDenied message names the SCP, then the RCP, then the "
+        "VPC endpoint policy, then the resource, identity, boundary and session policies.",
+        "https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html ('does not override or "
+        "replace identity-based policies or resource-based policies'); the messages' words from "
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html; the order among layers "
+        "is not documented",
+        Confidence.INFERRED,
+    ),
+    # -- The doctor: replays and fixes ------------------------------------------------------------------
+    Assumption(
+        "replayed-launch-trail-window",
+        "Which CloudTrail records belong to a replayed instance's launch",
+        "A refused KMS record is the launch's when it names the instance or one of its volumes (CreateGrant's "
+        "grantee, the instance identity's session, aws:ebs:id); one naming another instance or volume is not; one "
+        "naming neither is the launch's when made from 1 second before to 5 minutes after the instance's "
+        "RunInstances record. The replay takes the instance's volume ids from the records naming it and from those "
+        "naming no instance made in that window.",
+        "https://docs.aws.amazon.com/kms/latest/developerguide/ct-ec2two.html (the instance id in RunInstances, the "
+        "grantee and the Decrypt session; nothing on timing)",
+        Confidence.UNKNOWN,
+    ),
     Assumption(
         "instant-fleet-caller",
         "Who makes the KMS calls of an instant EC2 Fleet",

@@ -11,6 +11,7 @@ from kmslaunch.launch.request import LaunchRequest, simulate
 from kmslaunch.launch.result import LaunchKind
 from kmslaunch.world import builder as b
 from kmslaunch.world.autoscaling import default_slr_arn
+from kmslaunch.world.ec2 import EbsSpec, Image
 from kmslaunch.world.instances import InstanceEvent
 from kmslaunch.world.kms import KeyState, key_document
 from kmslaunch.world.world import World
@@ -133,8 +134,10 @@ def asg_slr_missing() -> tuple[World, LaunchRequest]:
 
 
 def cross_account_ami() -> tuple[World, LaunchRequest]:
-    """An AMI shared from another account, encrypted with that account's key. The key policy allows the
-    launching account, but Auto Scaling's service-linked role needs a grant made in the launching account."""
+    """An AMI shared from another account, encrypted with that account's key. Launched without a key of its
+    own, the volume is encrypted with the workload account's default EBS key, re-encrypted from the owner's key
+    (assumption shared-snapshot-default-key). The key policy allows the launching account, but Auto Scaling's
+    service-linked role needs a grant made in the launching account to use the owner's key."""
     w = World()
     key = b.add_key(
         w,
@@ -173,6 +176,34 @@ def cross_account_ami() -> tuple[World, LaunchRequest]:
     b.add_auto_scaling_group(w, ACCOUNT, REGION, "golden-asg", launch_template=lt)
     w.account(ACCOUNT).region(REGION)  # the workload account's KMS exists (it holds no keys)
     return w, LaunchRequest(LaunchKind.AUTO_SCALING, ACCOUNT, REGION, group="golden-asg")
+
+
+AMAZON_AMI_OWNER = "137112412989"  # the account that publishes Amazon Linux AMIs in us-east-1
+
+
+def public_ami_default_key() -> tuple[World, LaunchRequest]:
+    """An Amazon Linux AMI, Amazon's and public: its snapshot is not the account's to list, so describe-images
+    is all the snapshot holds of it. The account encrypts new volumes by default with a customer managed key,
+    which delegates to IAM; alice's IAM policy allows another key only."""
+    w = World()
+    default = b.add_key(w, ACCOUNT, REGION, alias="ebs-default", description="EBS encryption by default")
+    app = b.add_key(w, ACCOUNT, REGION, alias="app-data", description="app volumes")
+    alice = _alice(w, {"kms-for-ebs": _kms_user_policy(app.arn)})
+    defaults = w.account(ACCOUNT).region(REGION).ec2.defaults
+    defaults.encryption_by_default = True
+    defaults.default_kms_key_id = default.arn
+    image = Image(
+        image_id="ami-0453ec754f44f9a4a",
+        owner=AMAZON_AMI_OWNER,
+        name="al2023-ami-2023.6.20241212.0-kernel-6.1-x86_64",
+        block_devices=(EbsSpec("/dev/xvda", "snap-0b7e3f5cd4bd1e35c", 8, "gp3", False),),
+        public=True,
+        creation_date="2024-12-13T20:14:36.000Z",
+        description="Amazon Linux 2023 AMI 2023.6.20241212.0 x86_64 HVM kernel-6.1",
+    )
+    # Listed in the account's describe-images (it launches it); Amazon's account is not in the world.
+    w.account(ACCOUNT).region(REGION).ec2.images[image.image_id] = image
+    return w, _alice_launches(alice, {"ImageId": image.image_id})
 
 
 def disabled_key() -> tuple[World, LaunchRequest]:
@@ -433,6 +464,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         "https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html",
         "terminated",
         cross_account_ami,
+    ),
+    Scenario(
+        "public-ami-default-key",
+        "Amazon's public AMI under EBS encryption by default with a customer managed default key",
+        "https://docs.aws.amazon.com/ebs/latest/userguide/encryption-by-default.html",
+        "terminated",
+        public_ami_default_key,
     ),
     Scenario(
         "disabled-key",

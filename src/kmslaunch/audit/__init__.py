@@ -13,16 +13,18 @@ statements for known traps (``engine``: the paths; ``lint``: the rules; ``render
         "lint": {"error": n, "warning": n}
       },
       "paths": [{
-        "kind": "auto-scaling-group" | "launch-template" | "principal-key" | "default-key",
+        "kind": "auto-scaling-group" | "launch-template" | "principal-key" | "default-key" | "terminated-instance",
         "account": "111122223333", "region": "us-east-1",
-        "target": "<group name | template id | key ARN | default key id>",
+        "target": "<group name | template id | key ARN | default key id | instance id>",
         "principal": "<caller ARN>" | null,                # null for Auto Scaling (its service-linked role)
         "key": "<key ARN or reference>" | null,
         "state": "running" | "terminated" | "rejected" | "unknown" | …,
         "fails": true,
         "cause": "key-policy" | "identity-policy" | "key-state" | "scp" | … | "ec2:<Code>" | null,
         "headline": "<the doctor's finding>" | null,
-        "fix": {"title": "…", "verified": true, "unresolved": null, "fixes": [<doctor fix JSON>]} | null,
+        "fix": {"title": "…", "verified": true, "alternative": false,        # alternative: changes the launch
+                "assumptions": [{"id": "…", "choice": "…"}], "unless": ["…"], "unresolved": null,
+                "fixes": [<doctor fix JSON>]} | null,
         "note": "<why not simulated>" | null,
         "representative": "<principal simulated for this path's group>" | null
       }],

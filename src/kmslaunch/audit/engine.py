@@ -7,7 +7,9 @@ Launch paths:
 - each principal allowed ``ec2:RunInstances`` with each enabled key of its account and region usable for EBS
   (symmetric customer keys and ``aws/ebs``): a RunInstances of an image whose root snapshot is unencrypted, with
   ``Encrypted`` and ``KmsKeyId`` set to the key;
-- each region's default EBS key, when encryption by default is on, by each of those principals.
+- each region's default EBS key, when encryption by default is on, by each of those principals;
+- each instance EC2 already terminated for a KMS reason (StateReason ``Client.InternalError`` or
+  ``Client.InvalidKMSKey.InvalidState``), its launch replayed as ``kmslaunch doctor --instance`` replays it.
 
 What is indexed rather than evaluated pair by pair: ``ec2:RunInstances`` is decided once per principal and
 region; principals with the same identity policies, boundary and tags form a group, simulated once per key (or
@@ -26,8 +28,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kmslaunch.doctor.diagnose import diagnose
+from kmslaunch.doctor.fixes import shown
 from kmslaunch.launch.errors import Ec2Error, NotInWorld
 from kmslaunch.launch.plan import ensure_aws_ebs
+from kmslaunch.launch.replay import replay_instance
 from kmslaunch.launch.request import LaunchRequest, simulate
 from kmslaunch.launch.result import LaunchKind, LaunchResult
 from kmslaunch.policy.errors import KmslaunchError
@@ -48,6 +52,10 @@ ASG = "auto-scaling-group"
 TEMPLATE = "launch-template"
 PRINCIPAL_KEY = "principal-key"
 DEFAULT_KEY = "default-key"
+TERMINATED = "terminated-instance"
+# StateReason codes with which EC2 ends a launch for a KMS reason: a refused call (Client.InternalError, "Client
+# error on launch") or a key in the wrong state (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/troubleshooting-launch.html).
+KMS_STATE_REASONS = frozenset({"Client.InternalError", "Client.InvalidKMSKey.InvalidState"})
 FAILED_STATES = frozenset({"terminated", "stopped", "failed"})
 
 
@@ -219,7 +227,14 @@ def audit(
         diagnoses += diagnosed
         for kind, account, region, target, principal, key in case.paths:
             rep = case.representative if principal is not None and principal != case.representative else None
-            paths.append(PathResult(kind, account, region, target, principal, key, outcome, rep))
+            shown_outcome = outcome
+            if kind == TERMINATED and not outcome.fails and outcome.state not in ("unknown", "rejected"):
+                shown_outcome = replace(
+                    outcome,
+                    note="EC2 terminated this instance for a KMS reason, but its launch runs when replayed now: "
+                    "the account has changed since, or the cause is one kmslaunch does not model",
+                )
+            paths.append(PathResult(kind, account, region, target, principal, key, shown_outcome, rep))
         if progress is not None:
             progress(1)
     paths.sort(key=lambda p: (p.account, p.region, p.kind, p.target, p.principal or ""))
@@ -233,6 +248,24 @@ def _enumerate(
     for name in sorted(r.autoscaling.groups):
         req = LaunchRequest(LaunchKind.AUTO_SCALING, account, region, group=name)
         _add(cases, (ASG, account, region, name), req, None, (ASG, account, region, name, None, None))
+    # What already failed: each instance EC2 terminated for a KMS reason, replayed as `doctor --instance` does.
+    for iid in sorted(r.ec2.instances):
+        inst = r.ec2.instances[iid]
+        if inst.state.label != "terminated" or (inst.state_reason or {}).get("Code") not in KMS_STATE_REASONS:
+            continue
+        try:
+            req = replay_instance(work, account, region, iid, None, None)
+        except NotInWorld as exc:
+            note = f"terminated with {(inst.state_reason or {}).get('Code')}; not replayed: {exc}"
+            paths.append(PathResult(TERMINATED, account, region, iid, None, None, Outcome("unknown", False, note=note)))
+            continue
+        _add(
+            cases,
+            (TERMINATED, account, region, iid),
+            req,
+            req.caller,
+            (TERMINATED, account, region, iid, req.caller, None),
+        )
     if not r.kms.known:
         return
     who = launchers(work, account, region)
@@ -336,10 +369,10 @@ def _simulate(work: World, sandbox: _Sandbox, req: LaunchRequest, fresh: _Fresh)
         cause = first.denied_by[0] if first and first.denied_by else "unknown"
         return Outcome(state, True, cause=cause, note=f"no diagnosis: {exc}"), 1
     finding = diag.findings[0] if diag.findings else None
-    plan = next((p for p in diag.plans if p.verified), diag.plans[0] if diag.plans else None)
-    fix = None
-    if plan is not None:
-        fix = {"title": plan.title, "verified": plan.verified, "unresolved": plan.unresolved, "fixes": plan.to_json()}
+    # The doctor's choice, in the doctor's words: the fix that keeps the launch as it is, else the alternative
+    # that changes the launch (labelled so), else the unverified plan with why.
+    plan = diag.fix or diag.launch_change_only or shown(diag.plans)
+    fix = plan.summary() if plan is not None else None
     outcome = Outcome(
         state,
         True,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
+from kmslaunch.doctor.perimeter import NETWORK_KEYS, perimeter_exemption, recommendation
 from kmslaunch.policy.errors import Issue
 from kmslaunch.policy.model import Effect, Policy, Statement
 from kmslaunch.world.iam import Iam
@@ -45,7 +46,8 @@ RULES: dict[str, Rule] = {
             "source-ip-deny",
             "KMSL001",
             Severity.ERROR,
-            "A Deny on aws:SourceIp/aws:VpcSourceIp catches the KMS calls EC2 makes, with no exemption for them",
+            "A Deny on aws:SourceIp/aws:VpcSourceIp/aws:SourceVpc/aws:SourceVpce catches the KMS calls EC2 makes, "
+            "with no exemption for them",
             _INFRA,
         ),
         Rule(
@@ -116,22 +118,7 @@ EC2_KMS_ACTIONS = (
     "kms:reencryptto",
     "kms:describekey",
 )
-_SOURCE_KEYS = frozenset({"aws:sourceip", "aws:vpcsourceip"})
-# Keys by which a perimeter Deny can leave out the calls AWS services make for the caller, or EC2's own
-# identity; any of them next to the network condition counts as an exemption.
-_EXEMPTING_KEYS = frozenset(
-    {
-        "aws:viaawsservice",
-        "aws:principalarn",
-        "aws:principalisawsservice",
-        "aws:calledvia",
-        "aws:calledviafirst",
-        "aws:calledvialast",
-        "kms:viaservice",
-        "aws:principaltype",
-        "aws:userid",
-    }
-)
+_SOURCE_KEYS = NETWORK_KEYS
 # Services that launch instances as their service-linked role, and that role's name.
 _SLR_SERVICES = {
     "autoscaling.amazonaws.com": "AWSServiceRoleForAutoScaling",
@@ -214,17 +201,18 @@ def _path(st: Statement, rest: str = "") -> str:
 
 
 def source_ip(st: Statement, place: Place) -> Iterator[LintFinding]:
-    """EC2 makes its KMS calls from AWS's addresses (and Decrypt as the instance's own identity): a network
-    condition on aws:SourceIp or aws:VpcSourceIp cannot hold for them. A Deny needs an exemption such as
-    ``"Bool": {"aws:ViaAWSService": "false"}`` or ``ArnNotLike aws:PrincipalArn …:role/aws:ec2-infrastructure``;
-    an Allow with such a condition never applies to EC2's calls."""
+    """EC2 makes its KMS calls from AWS's network (and Decrypt as the instance's own identity): a condition on
+    aws:SourceIp, aws:VpcSourceIp, aws:SourceVpc or aws:SourceVpce cannot hold for them. A Deny needs the
+    exemption the doctor adds (``kmslaunch.doctor.perimeter``: one recommendation for one statement, whichever
+    tool finds it); an Allow with such a condition never applies to EC2's calls."""
     ips = [c for c in st.conditions if c.key_lower in _SOURCE_KEYS]
     covered = _covers(st, EC2_KMS_ACTIONS)
     if not ips or not covered:
         return
     c = ips[0]
     if st.effect is Effect.DENY:
-        if any(k.key_lower in _EXEMPTING_KEYS for k in st.conditions):
+        missing = perimeter_exemption(st)
+        if not missing:
             return
         yield LintFinding(
             "source-ip-deny",
@@ -234,10 +222,9 @@ def source_ip(st: Statement, place: Place) -> Iterator[LintFinding]:
             place.policy,
             c.path,
             f"Deny {st.label} with {c.operator} {c.key} catches {', '.join(covered)} as EC2 makes them for a launch "
-            "(from EC2's addresses, Decrypt as the instance's identity aws:ec2-infrastructure): encrypted volumes "
+            "(from EC2's network, Decrypt as the instance's identity aws:ec2-infrastructure): encrypted volumes "
             "fail to attach",
-            'add "Bool": {"aws:ViaAWSService": "false"} and ArnNotLike aws:PrincipalArn '
-            '"arn:aws:iam::*:role/aws:ec2-infrastructure" to the Deny',
+            recommendation(missing),
         )
     elif place.key_policy or "kms:decrypt" in covered:
         yield LintFinding(

@@ -47,15 +47,28 @@ def _who(p: PathResult) -> str:
         return f"Auto Scaling group {p.target}"
     if p.kind == "launch-template":
         return f"launch template {p.target} by {p.principal}"
+    if p.kind == "terminated-instance":
+        return f"terminated instance {p.target}" + (f" launched by {p.principal}" if p.principal else "")
     if p.kind == "default-key":
         return f"default EBS key {p.target} by {p.principal}"
     return f"{p.principal} with {p.key}"
 
 
+def _label(fix: dict[str, Any]) -> str:
+    """The label of a fix: "fix (verified…)" or "alternative, changing the launch itself (verified…)"."""
+    words = "not verified"
+    if fix["verified"]:
+        rests = "; ".join(f"assumption {a['id']}: {a['choice']}" for a in fix.get("assumptions") or [])
+        words = "verified" + (f", resting on {rests}" if rests else "")
+        if fix.get("unless"):
+            words += ", unless something the snapshot does not hold refuses it: " + "; ".join(fix["unless"])
+    return f"{'alternative, changing the launch itself' if fix.get('alternative') else 'fix'} ({words})"
+
+
 def _fix_lines(fix: dict[str, Any] | None) -> Iterator[str]:
     if not fix:
         return
-    yield f"fix ({'verified' if fix['verified'] else 'not verified'}): {fix['title']}"
+    yield f"{_label(fix)}: {fix['title'].removeprefix('alternative: ')}"
     if fix.get("unresolved"):
         yield f"  unresolved: {fix['unresolved']}"
     for f in fix["fixes"]:
@@ -113,7 +126,8 @@ def render_markdown(report: AuditReport) -> str:
             out += ["", f"Same policies as `{p.representative}`, which was simulated."]
         fix = p.outcome.fix
         if fix:
-            out += ["", f"Fix ({'verified' if fix['verified'] else 'not verified'}):", "", "```sh"]
+            label, title = _label(fix), fix["title"].removeprefix("alternative: ")
+            out += ["", f"{label[0].upper()}{label[1:]}: {title}", "", "```sh"]
             out += [cmd for f in fix["fixes"] for cmd in f["commands"]]
             out.append("```")
     if report.lint:
@@ -134,7 +148,7 @@ def render_sarif(report: AuditReport, *, uri: str) -> dict[str, Any]:
         text = f"{_who(p)}: {p.outcome.headline or p.outcome.cause}"
         fix = p.outcome.fix
         if fix and fix["verified"]:
-            text += ". Verified fix: " + "; ".join(f["commands"][0] for f in fix["fixes"] if f["commands"])
+            text += f". {_label(fix)}: " + "; ".join(f["commands"][0] for f in fix["fixes"] if f["commands"])
         results.append(
             {
                 "ruleId": rid,

@@ -9,11 +9,15 @@ from typing import Any, NoReturn
 
 import click
 
+from kmslaunch.launch.result import LaunchResult, LaunchVerdict
 from kmslaunch.policy.errors import KmslaunchError
 
 EXIT_OK = 0
 EXIT_DENIED = 1
 EXIT_BAD_INPUT = 2
+# The launch ran with what the snapshot holds, but a fact it lacks (an SCP not collected, another account's key
+# policy) could refuse it: never 0, which a script reads as "will launch".
+EXIT_UNSURE = 3
 
 
 def read_json(path: Path) -> Any:
@@ -41,3 +45,14 @@ def fail_on(exc: KmslaunchError) -> NoReturn:
 
 def emit_json(data: object) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+def launch_exit(result: LaunchResult) -> int:
+    """The exit status of a launch command: 0 runs, 1 fails (also where a missing fact could allow it: as far as
+    anyone can tell it fails), 3 runs only if what the snapshot lacks allows it."""
+    v = result.verdict
+    if v is LaunchVerdict.RUNS:
+        return EXIT_OK
+    if v is LaunchVerdict.RUNS_UNLESS:
+        return EXIT_UNSURE
+    return EXIT_DENIED

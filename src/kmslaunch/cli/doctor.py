@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import click
 
-from kmslaunch.cli.common import EXIT_DENIED, EXIT_OK, emit_json, fail
+from kmslaunch.cli.common import EXIT_DENIED, EXIT_OK, emit_json, fail, launch_exit
 from kmslaunch.cli.launchopts import launch_options, launch_request, open_snapshot
 from kmslaunch.doctor.diagnose import Diagnosis, diagnose
+from kmslaunch.doctor.fixes import verified_words
 from kmslaunch.doctor.markdown import render_markdown
 from kmslaunch.doctor.sarif import render_sarif
 from kmslaunch.doctor.text import render_diagnosis
 from kmslaunch.launch.errors import NotInWorld
+from kmslaunch.launch.request import simulate
 from kmslaunch.policy.errors import InputError, KmslaunchError
 from kmslaunch.snapshot.save import save_snapshot
 
@@ -38,7 +41,8 @@ def doctor_command(snapshot: Path, fmt: str, trail: bool, **launch: object) -> N
     """Diagnose a launch: the refused KMS call, who made it and why, the policy behind it, what CloudTrail
     recorded, and the least-privilege fix, verified by simulating the launch again.
 
-    Exit status: 0 the launch succeeds, 1 it fails, 2 bad input.
+    Exit status: 0 the launch succeeds, 1 it fails, 2 bad input, 3 it succeeds only if what the
+    snapshot does not hold allows it.
     """
     diag, _ = _diagnose(snapshot, launch)
     if fmt == "json":
@@ -50,7 +54,7 @@ def doctor_command(snapshot: Path, fmt: str, trail: bool, **launch: object) -> N
     else:
         for line in render_diagnosis(diag, trail=trail):
             click.echo(line)
-    raise SystemExit(EXIT_OK if diag.result.succeeded else EXIT_DENIED)
+    raise SystemExit(launch_exit(diag.result))
 
 
 @click.command("fix")
@@ -67,7 +71,11 @@ def fix_command(snapshot: Path, out: Path, force: bool, **launch: object) -> Non
     """Write a copy of SNAPSHOT with the first verified fix applied, the files as AWS would show them after the
     fix's commands. The input snapshot is never modified.
 
-    Exit status: 0 a verified fix was written, 1 no verified fix exists, 2 bad input.
+    Only a fix that keeps the launch as it is (its key and parameters) is written, and the written snapshot is
+    read back and the same launch simulated in it. When the only verified fix is a change to the launch itself
+    (another key), nothing is written and the change is printed.
+
+    Exit status: 0 a verified fix was written, 1 no verified fix to the account exists, 2 bad input.
     """
     if out.resolve() == snapshot.resolve() or snapshot.resolve() in out.resolve().parents:
         fail(f"{out}: the fixed snapshot must go somewhere else than the input snapshot {snapshot}")
@@ -75,8 +83,24 @@ def fix_command(snapshot: Path, out: Path, force: bool, **launch: object) -> Non
     if diag.result.succeeded:
         click.echo("The launch already succeeds: nothing to fix.")
         raise SystemExit(EXIT_OK)
-    plan = next((p for p in diag.plans if p.verified), None)
+    plan = diag.fix
     if plan is None:
+        change = diag.launch_change_only
+        if change is not None:
+            # Writing a snapshot would change nothing the launch reads: say what must change instead.
+            click.echo(
+                "No fix to the account could be verified; nothing was written. The only verified fix is a change "
+                f"to the launch itself: {change.title.removeprefix('alternative: ')}.",
+                err=True,
+            )
+            for f in change.fixes:
+                click.echo(f"  {f.rationale}", err=True)
+                if f.document is not None:
+                    click.echo(f"  launch parameters: {json.dumps(f.document)}", err=True)
+            reason = next((p.unresolved for p in diag.plans if not p.alternative and p.unresolved), None)
+            if reason:
+                click.echo(f"  (why no policy fix: {reason})", err=True)
+            raise SystemExit(EXIT_DENIED)
         reason = diag.plans[0].unresolved if diag.plans else "the launch is refused by EC2 itself"
         click.echo(f"No verified fix: {reason}", err=True)
         raise SystemExit(EXIT_DENIED)
@@ -86,9 +110,23 @@ def fix_command(snapshot: Path, out: Path, force: bool, **launch: object) -> Non
         written = save_snapshot(world, out, meta=dict(snap.meta), overwrite=force)  # type: ignore[attr-defined]
     except KmslaunchError as exc:
         fail(str(exc))
+    # The promise is about the files, not the copy in memory: read them back and launch again.
+    again = open_snapshot(out)
+    after = simulate(copy.deepcopy(again.world), launch_request(again.world, **launch))  # type: ignore[arg-type]
+    if not after.succeeded:
+        click.echo(
+            f"wrote {len(written)} files to {out}, but the same launch still fails there ({after.outcome.state}): "
+            "the fix could not be written as files; apply the commands below by hand",
+            err=True,
+        )
+        for f in plan.fixes:
+            for cmd in f.commands:
+                click.echo(f"  $ {cmd}", err=True)
+        raise SystemExit(EXIT_DENIED)
+    click.echo(f"applied ({verified_words(plan)}):")
     for f in plan.fixes:
         click.echo(f"applied [{f.kind}] {f.target}")
         for cmd in f.commands:
             click.echo(f"  $ {cmd}")
-    click.echo(f"wrote {len(written)} files to {out}")
+    click.echo(f"wrote {len(written)} files to {out}; the same launch runs there")
     raise SystemExit(EXIT_OK)

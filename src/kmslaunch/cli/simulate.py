@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kmslaunch.cli.common import EXIT_DENIED, EXIT_OK, emit_json, fail
+from kmslaunch.cli.common import emit_json, fail, launch_exit
 from kmslaunch.cli.launchopts import launch_options, launch_request, open_snapshot
 from kmslaunch.doctor.text import render_launch
 from kmslaunch.launch.errors import NotInWorld
@@ -22,7 +22,7 @@ def simulate_command(snapshot: Path, fmt: str, trail: bool, **launch: object) ->
     """Simulate a launch in an account snapshot: what AWS would show, and every KMS call with its decision.
 
     SNAPSHOT is a directory of AWS CLI outputs (see the README). Exit status: 0 the launch succeeds, 1 it
-    fails, 2 bad input.
+    fails, 2 bad input, 3 it succeeds only if what the snapshot does not hold allows it.
     """
     snap = open_snapshot(snapshot)
     req = launch_request(snap.world, **launch)  # type: ignore[arg-type]
@@ -39,4 +39,4 @@ def simulate_command(snapshot: Path, fmt: str, trail: bool, **launch: object) ->
             click.echo(line)
         for u in snap.unknown:
             click.echo(click.style(f"not in the snapshot: {u}", fg="yellow"), err=True)
-    raise SystemExit(EXIT_OK if result.succeeded else EXIT_DENIED)
+    raise SystemExit(launch_exit(result))

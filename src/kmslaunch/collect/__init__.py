@@ -23,6 +23,7 @@ ec2:DescribeLaunchTemplates              ``ec2/describe-launch-templates.json``
 ec2:DescribeLaunchTemplateVersions       ``ec2/describe-launch-template-versions/<template-id>.json``
 ec2:GetEbsEncryptionByDefault            ``ec2/get-ebs-encryption-by-default.json``
 ec2:GetEbsDefaultKmsKeyId                ``ec2/get-ebs-default-kms-key-id.json``
+ec2:DescribeVpcEndpoints                 ``ec2/describe-vpc-endpoints.json`` (with each endpoint's policy)
 autoscaling:DescribeAutoScalingGroups    ``autoscaling/describe-auto-scaling-groups.json``
 autoscaling:DescribeLaunchConfigurations ``autoscaling/describe-launch-configurations.json``
 autoscaling:DescribeScalingActivities    ``autoscaling/describe-scaling-activities.json``

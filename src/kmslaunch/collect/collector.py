@@ -209,6 +209,7 @@ def collect(
         for t in targets:
             tasks = _account_tasks(run, t, regions, max_events)
             _run_tasks(tasks, workers, bar)
+            _run_tasks([partial(_referenced_images, run, t, r) for r in regions], workers, bar)
         _run_tasks([lambda: _organization(run, targets)], 1, bar)
     finally:
         if bar is not None:
@@ -390,6 +391,7 @@ def _region_tasks(run: _Run, t: Target, region: str, max_events: int) -> list[Ta
         images,
         snapshots,
         simple(L.EC2_VOLUMES, "ec2", "describe_volumes"),
+        simple(L.EC2_VPC_ENDPOINTS, "ec2", "describe_vpc_endpoints"),
         templates,
         ebs_defaults,
         simple(L.ASG_GROUPS, "autoscaling", "describe_auto_scaling_groups"),
@@ -397,6 +399,52 @@ def _region_tasks(run: _Run, t: Target, region: str, max_events: int) -> list[Ta
         simple(L.ASG_ACTIVITIES, "autoscaling", "describe_scaling_activities"),
         trail,
     ]
+
+
+def referenced_image_ids(files: Files, account: str, region: str) -> list[str]:
+    """The AMIs the account's instances, launch templates and launch configurations use, as collected."""
+    base = (account, region)
+    found: set[str] = set()
+    instances = files.get((*base, *L.EC2_INSTANCES.split("/"))) or {}
+    for r in instances.get("Reservations", []):
+        found.update(str(i.get("ImageId")) for i in r.get("Instances", []) if i.get("ImageId"))
+    folder = (*base, *L.EC2_TEMPLATE_VERSIONS.split("/"))
+    for parts, doc in files.items():
+        if parts[: len(folder)] == folder:
+            for v in (doc or {}).get("LaunchTemplateVersions", []):
+                image = (v.get("LaunchTemplateData") or {}).get("ImageId")
+                if isinstance(image, str) and image.startswith("ami-"):
+                    found.add(image)  # resolve:ssm: parameters name no AMI until launch
+    configs = files.get((*base, *L.ASG_CONFIGURATIONS.split("/"))) or {}
+    found.update(str(c.get("ImageId")) for c in configs.get("LaunchConfigurations", []) if c.get("ImageId"))
+    return sorted(found)
+
+
+def _referenced_images(run: _Run, t: Target, region: str) -> list[Task]:
+    """Amazon's, Marketplace and community AMIs are public: the account's own describe-images calls do not list
+    them, yet they are what EKS, Karpenter and most launch templates launch. Describe each AMI the account uses
+    that is not listed yet, by an image-id filter (a deregistered one is then simply absent, not an error)."""
+    parts = (t.account, region, *L.EC2_IMAGES.split("/"))
+    listed = run.files.get(parts)
+    if listed is None:
+        return []  # describe-images itself was refused: the images stay unknown
+    have = {str(i.get("ImageId")) for i in listed.get("Images", [])}
+    missing = [i for i in referenced_image_ids(run.files, t.account, region) if i not in have]
+    if not missing:
+        return []
+    client = run.client(t, "ec2", region)
+    images = list(listed.get("Images", []))
+    for start in range(0, len(missing), 200):
+        chunk = missing[start : start + 200]
+        got = run.fetch(
+            parts,
+            f"account {t.account} {region}",
+            partial(run.caller.paginate, client, "describe_images", Filters=[{"Name": "image-id", "Values": chunk}]),
+            write=False,
+        )
+        images += (got or {}).get("Images", [])
+    run.put(parts, {"Images": images})
+    return []
 
 
 def _merged(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from kmslaunch.launch.replay import event_time, in_launch_window, run_instances_event
 from kmslaunch.launch.request import LaunchRequest, simulate
 from kmslaunch.launch.result import CallResult, CallVerdict, LaunchResult
 from kmslaunch.policy.decision import Element, Layer, Verdict
@@ -15,7 +18,7 @@ from kmslaunch.policy.explain import conditions_met, describe_mismatch, describe
 from kmslaunch.policy.model import PolicyType
 from kmslaunch.world.world import World
 
-from .fixes import FixPlan, find_fix, find_parameter_fix
+from .fixes import FixPlan, find_fix, find_parameter_fix, preferred, shown
 
 DOCS = {
     "identity": "https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#key-policy-default-allow-root-enable-iam",
@@ -26,6 +29,7 @@ DOCS = {
     "evaluation": "https://docs.aws.amazon.com/kms/latest/developerguide/determining-access.html",
     "scp": "https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps.html",
     "ebs": "https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html",
+    "boundary": "https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html",
 }
 
 
@@ -89,16 +93,25 @@ class Diagnosis:
     unknown: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
 
+    @property
+    def fix(self) -> FixPlan | None:
+        """The verified fix that keeps the user's key and launch parameters, if there is one."""
+        return preferred(self.plans)
+
+    @property
+    def launch_change_only(self) -> FixPlan | None:
+        """The verified alternative, when it is the only verified plan: the launch itself must change."""
+        if self.fix is not None:
+            return None
+        return next((p for p in self.plans if p.verified and p.alternative), None)
+
     def to_json(self) -> dict[str, Any]:
         out = self.result.to_json()
         out["diagnosis"] = [f.to_json() for f in self.findings]
         out["cloudtrail_evidence"] = [e.to_json() for e in self.evidence]
-        verified = next((p for p in self.plans if p.verified), None)
-        out["fixes"] = verified.to_json() if verified else (self.plans[0].to_json() if self.plans else [])
-        out["fix_plans"] = [
-            {"title": p.title, "verified": p.verified, "unresolved": p.unresolved, "fixes": p.to_json()}
-            for p in self.plans
-        ]
+        first = shown(self.plans)
+        out["fixes"] = first.to_json() if first else []
+        out["fix_plans"] = [p.summary() for p in self.plans]
         out["unknown"] = list(self.unknown)
         return out
 
@@ -122,6 +135,7 @@ def _layer_words(layer: Layer | None, key_arn: str) -> str:
         Layer.RCP: "a resource control policy",
         Layer.PERMISSIONS_BOUNDARY: "the caller's permissions boundary",
         Layer.SESSION_POLICY: "the session policy",
+        Layer.VPC_ENDPOINT_POLICY: "the VPC endpoint's policy",
         None: "the key's state",
     }.get(layer, "a policy")
 
@@ -160,7 +174,14 @@ def explain_refusal(c: CallResult) -> Finding:
     layers = ", ".join(layer.value for layer in d.denied_by)
     if first is Layer.IDENTITY_POLICY:
         delegating = [r for r in d.partial if r.layer is PolicyType.KEY]
-        if p.is_service_linked_role:
+        if p.is_service_linked_role and p.account != c.resource.split(":")[4]:
+            headline = (
+                f"{c.action} by the service-linked role {p.name} was refused: the key belongs to account "
+                f"{c.resource.split(':')[4]}, and a service-linked role's IAM policies cannot allow KMS: it can use "
+                f"another account's key only through a grant made in its own account {p.account}"
+            )
+            doc = DOCS["slr"]
+        elif p.is_service_linked_role:
             headline = (
                 f"{c.action} by the service-linked role {p.name} was refused: the key policy only lets IAM decide, "
                 "and a service-linked role's IAM policies cannot allow KMS: the key policy must name the role"
@@ -177,6 +198,14 @@ def explain_refusal(c: CallResult) -> Finding:
         if p.is_service_linked_role and p.account != c.resource.split(":")[4]:
             headline += "; a service-linked role of another account needs a grant"
             doc = DOCS["slr"]
+    elif first is Layer.PERMISSIONS_BOUNDARY:
+        boundary = c.authorized.policies.boundary
+        name = boundary.name if boundary is not None else "its permissions boundary"
+        headline = (
+            f"{c.action} was refused: the permissions boundary {name} of {p.name or p.arn} does not allow it, "
+            "and a boundary caps whatever the identity policies allow"
+        )
+        doc = DOCS["boundary"]
     else:
         headline = f"{c.action} was refused: {layers} lacks an allow"
         doc = DOCS["scp"] if first in (Layer.SCP, Layer.RCP) else DOCS["evaluation"]
@@ -225,15 +254,36 @@ def _event_key(ev: dict[str, Any]) -> str | None:
     return str(rp.get("keyId")) if isinstance(rp, dict) and rp.get("keyId") else None
 
 
+_EC2_ID = re.compile(r"\b(?:i|vol)-[0-9a-f]{8,17}\b")
+
+
+def _of_this_launch(ev: dict[str, Any], ids: set[str], started: datetime | None) -> bool:
+    """A record is the replayed launch's when it names the instance or one of its volumes (the grantee of
+    CreateGrant, the instance identity's session, ``aws:ebs:id``); one naming another instance or volume is not;
+    one naming none is when it falls in the launch's time window after its RunInstances record."""
+    named = set(_EC2_ID.findall(json.dumps(ev)))
+    if named & ids:
+        return True
+    if named:
+        return False
+    return in_launch_window(ev, started)  # assumption replayed-launch-trail-window
+
+
 def match_cloudtrail(pristine: World, result: LaunchResult, instance_id: str | None) -> list[Evidence]:
     """Refused KMS calls in the snapshot's CloudTrail for this launch's keys, read as evidence.
 
-    With ``instance_id`` (a replayed instance) only the records naming that instance count (the grantee of
-    CreateGrant, the session of the instance identity's Decrypt), plus the caller's records on the same key.
+    With ``instance_id`` (a replayed instance) only that launch's records count: those naming the instance or its
+    volumes, and those naming none made within ``LAUNCH_WINDOW`` of the instance's RunInstances record.
     """
-    events = pristine.account(result.account).region(result.region).trail.events
+    trail = pristine.account(result.account).region(result.region).trail
+    events = trail.events
     predicted = result.refused_calls[0] if result.refused_calls else None
     keys = {c.resource for c in result.calls}
+    ids = {instance_id, *(v.volume_id for v in result.volumes)} if instance_id else set()
+    started = None
+    if instance_id:
+        run = run_instances_event(pristine, result.account, result.region, instance_id)
+        started = event_time(run.get("eventTime")) if run else None
     out: list[Evidence] = []
     for ev in events:
         if ev.get("eventSource") != "kms.amazonaws.com" or not ev.get("errorCode"):
@@ -241,8 +291,7 @@ def match_cloudtrail(pristine: World, result: LaunchResult, instance_id: str | N
         key = _event_key(ev)
         if key not in keys:
             continue
-        text = str(ev)
-        if instance_id and instance_id not in text and "aws:ec2-infrastructure" in text:
+        if instance_id and not _of_this_launch(ev, ids, started):
             continue
         who = str((ev.get("userIdentity") or {}).get("arn") or "")
         layer = _aws_layer(ev)

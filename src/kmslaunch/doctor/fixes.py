@@ -11,8 +11,13 @@ further change can be made (the fix is reported as unverified, and why). Where e
   (https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html);
 - a grant made in the launching account, for a service-linked role using another account's key (same page);
 - the Deny statement that caught an EC2 call, exempting EC2's own calls as AWS's data-perimeter examples do
-  (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/iam-roles-for-amazon-ec2.html);
+  (``perimeter``; https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/iam-roles-for-amazon-ec2.html);
+- the caller's permissions boundary, when that is where the allow is missing: a boundary only limits, so the
+  identity policy's allow takes effect once the boundary allows the same actions on the key
+  (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html);
 - the key's state (EnableKey, CancelKeyDeletion).
+Fixes that keep the user's key and launch parameters come first; a change to the launch itself (another key) is
+only ever offered after them, as an alternative.
 Never ``kms:*``, never ``"Principal": "*"``: only the actions the refused calls need, on the key's ARN.
 """
 
@@ -25,42 +30,33 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmslaunch.assumptions import ASSUMPTIONS
 from kmslaunch.launch.request import LaunchRequest, simulate
 from kmslaunch.launch.result import CallResult, CallVerdict, LaunchKind, LaunchResult
-from kmslaunch.policy.decision import Layer, Verdict
+from kmslaunch.policy.decision import Decision, Layer, Verdict
+from kmslaunch.policy.evaluate import Request, authorize, build_context
 from kmslaunch.policy.explain import find_statement_policy
 from kmslaunch.policy.grants import Grant
 from kmslaunch.policy.model import PolicyType
-from kmslaunch.policy.principals import Principal, PrincipalType
+from kmslaunch.policy.principals import Principal, PrincipalType, parse_principal
+from kmslaunch.world.authz import policy_set, principal_in_world
 from kmslaunch.world.documents import Document
+from kmslaunch.world.iam import ManagedPolicy
 from kmslaunch.world.kms import Key, KeyState
 from kmslaunch.world.world import World
 
 from .locate import holder_of, holders
+from .perimeter import (
+    ConditionEntry,
+    add_to_statement,
+    exemption_for_call,
+    recommendation,
+)
 
 GRANT_ACTIONS = frozenset({"kms:CreateGrant"})
-EC2_INFRASTRUCTURE_PATTERN = "arn:aws:iam::*:role/aws:ec2-infrastructure"
 MAX_ROUNDS = 8
-# A Deny is exempted for EC2's calls only when it is a perimeter: its conditions are about where a call comes
-# from or who makes it, which EC2's calls cannot satisfy the way the user's own calls do.
-_ORIGIN_KEYS = frozenset(
-    {
-        "aws:sourceip",
-        "aws:vpcsourceip",
-        "aws:sourcevpc",
-        "aws:sourcevpce",
-        "aws:principalarn",
-        "aws:principaltype",
-        "aws:principalaccount",
-        "aws:principalorgid",
-        "aws:principalorgpaths",
-        "aws:userid",
-        "aws:username",
-        "aws:viaawsservice",
-        "aws:principalisawsservice",
-        "kms:viaservice",
-        "kms:calleraccount",
-    }
+AWS_MANAGED_POLICIES = (
+    "https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_managed-vs-inline.html#aws-managed-policies"
 )
 
 
@@ -73,20 +69,32 @@ class Needs:
     )  # (acct, holder arn) -> {(action, key)}
     key_policy: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (key arn, principal arn) -> actions
     grants: dict[tuple[str, str, str], set[str]] = field(default_factory=dict)  # (key arn, grantee, account) -> ops
-    # (holder kind, owner ARN, policy name, statement index) -> (operator, condition key, value) to add to a Deny
-    exemptions: dict[tuple[str, str, str, int], tuple[str, str, str]] = field(default_factory=dict)
+    # (key arn, consumer account) -> grantees: the key's owner lets the account grant the key to them
+    grant_delegations: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    # (holder kind, owner ARN, policy name, statement index) -> the condition entries to add to that Deny
+    exemptions: dict[tuple[str, str, str, int], set[ConditionEntry]] = field(default_factory=dict)
+    # (account, user or role ARN, boundary policy ARN) -> {(action, key)} the boundary must allow
+    boundary: dict[tuple[str, str, str], set[tuple[str, str]]] = field(default_factory=dict)
     key_state: dict[str, KeyState] = field(default_factory=dict)
     region: str = "us-east-1"
 
     def empty(self) -> bool:
-        return not (self.identity or self.key_policy or self.grants or self.exemptions or self.key_state)
+        return not (
+            self.identity
+            or self.key_policy
+            or self.grants
+            or self.exemptions
+            or self.key_state
+            or self.boundary
+            or self.grant_delegations
+        )
 
 
 @dataclass(frozen=True)
 class Fix:
     """One change to one place, as the doctor proposes it."""
 
-    kind: str  # identity-policy | key-policy | grant | key-state | permissions-boundary | scp | launch-parameter
+    kind: str  # identity-policy | key-policy | grant | key-state | permissions-boundary | scp | rcp | launch-parameter
     account: str
     target: str
     rationale: str
@@ -112,21 +120,94 @@ class Fix:
 
 @dataclass(frozen=True)
 class FixPlan:
-    """A set of changes that together make the launch succeed (``verified``), or that could not."""
+    """A set of changes that together make the launch succeed (``verified``), or that could not.
+
+    ``alternative``: the plan changes the launch itself (another key), not a policy: it is never the fix
+    ``kmslaunch fix`` applies, and every format labels it. ``assumptions``: ids of the assumption-table entries
+    the verifying simulation's allowed calls rested on (``kmslaunch.assumptions``)."""
 
     title: str
     fixes: tuple[Fix, ...]
     verified: bool
     unresolved: str | None = None
     after: LaunchResult | None = None
+    alternative: bool = False
+    assumptions: tuple[str, ...] = ()
 
     def to_json(self) -> list[dict[str, Any]]:
         return [f.to_json(self.verified) for f in self.fixes]
+
+    @property
+    def unless(self) -> tuple[str, ...]:
+        """What the snapshot does not hold that could still refuse the verifying launch: a launch that ran with
+        facts missing is not "will launch", so neither is its verification."""
+        if not self.verified or self.after is None:
+            return ()
+        return tuple(u.fact for u in self.after.deciding_unknowns)
+
+    def summary(self) -> dict[str, Any]:
+        """The plan as the diagnosis and the audit print it."""
+        return {
+            "title": self.title,
+            "verified": self.verified,
+            "alternative": self.alternative,
+            "assumptions": [{"id": a, "choice": assumption_choice(a)} for a in self.assumptions],
+            "unless": list(self.unless),
+            "unresolved": self.unresolved,
+            "fixes": self.to_json(),
+        }
 
     def apply(self, world: World) -> None:
         for f in self.fixes:
             if f.apply is not None:
                 f.apply(world)
+
+
+def decision_assumptions(decision: Decision) -> tuple[str, ...]:
+    """Ids of the assumption-table entries a decision relied on (``Decision.assumptions``), read in this one
+    place for every format."""
+    return decision.assumptions
+
+
+def verification_assumptions(result: LaunchResult | None) -> tuple[str, ...]:
+    """The assumptions a verifying simulation rests on: those of every call it allowed, in order, once each."""
+    out: list[str] = []
+    for c in result.calls if result is not None else ():
+        if c.refused:
+            continue
+        for a in decision_assumptions(c.authorized.decision):
+            if a not in out:
+                out.append(a)
+    return tuple(out)
+
+
+def assumption_choice(assumption_id: str) -> str:
+    """What kmslaunch chose for an assumption id (the id itself when the table does not hold it)."""
+    return next((a.choice for a in ASSUMPTIONS if a.id == assumption_id), "not in kmslaunch's assumption table")
+
+
+def verified_words(plan: FixPlan) -> str:
+    """The same words in every format: "verified", "verified, resting on assumption <id>: <choice>", and what
+    the snapshot does not hold that could still refuse the verifying launch."""
+    if not plan.verified:
+        return "not verified"
+    words = "verified"
+    if plan.assumptions:
+        words += ", resting on " + "; ".join(f"assumption {a}: {assumption_choice(a)}" for a in plan.assumptions)
+    if plan.unless:
+        words += ", unless something the snapshot does not hold refuses it: " + "; ".join(plan.unless)
+    return words
+
+
+def preferred(plans: tuple[FixPlan, ...]) -> FixPlan | None:
+    """The fix to apply: the first verified plan that keeps the user's key and launch parameters."""
+    return next((p for p in plans if p.verified and not p.alternative), None)
+
+
+def shown(plans: tuple[FixPlan, ...]) -> FixPlan | None:
+    """The plan to show first: the preferred one, else the policy plan even unverified (with why), else the
+    first plan."""
+    return preferred(plans) or next((p for p in plans if not p.alternative), None) or (plans[0] if plans else None)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -149,6 +230,21 @@ def _identity_holder(world: World, who: Principal) -> str | None:
         role = iam.roles.get(who.name or "")
         return role.arn if role else None
     return None
+
+
+def _boundary_of(world: World, who: Principal) -> tuple[str, str] | None:
+    """(user or role ARN, boundary policy ARN) of the caller, when both are in the snapshot."""
+    if who.account is None or who.account not in world.accounts:
+        return None
+    iam = world.accounts[who.account].iam
+    entity: Any = None
+    if who.type is PrincipalType.USER:
+        entity = iam.users.get(who.name or "")
+    elif who.type is PrincipalType.ASSUMED_ROLE and not who.is_service_linked_role:
+        entity = iam.roles.get(who.name or "")
+    if entity is None or not entity.boundary_arn or entity.boundary_arn not in iam.policies:
+        return None
+    return str(entity.arn), str(entity.boundary_arn)
 
 
 def _key_principal(who: Principal) -> str:
@@ -180,36 +276,36 @@ def add_need(world: World, result: CallResult, needs: Needs) -> str | None:
         needs.key_state[key_arn] = key.state
         return None
     if d.verdict is Verdict.EXPLICIT_DENY:
+        ctx = build_context(result.authorized.request, result.authorized.policies)
         for ref in d.decided_by:
             policy = find_statement_policy(result.authorized.policies, ref)
             where = holder_of(world, policy) if policy is not None else None
             if where is None:
                 return f"the Deny statement {ref.statement} of {ref.policy} could not be located in the snapshot"
             st = policy.statements[ref.index] if policy is not None and ref.index < len(policy.statements) else None
-            if st is None or not any(c.key_lower in _ORIGIN_KEYS for c in st.conditions):
+            exemption = exemption_for_call(st, who, ctx) if st is not None else "it could not be read"
+            if isinstance(exemption, str):
                 return (
-                    f"the Deny statement {ref.statement} of {ref.policy} refuses {action} whatever the call's origin: "
-                    "kmslaunch does not loosen a Deny that is not about where a call comes from or who makes it"
+                    f"the Deny statement {ref.statement} of {ref.policy} refuses {action}: {exemption}; kmslaunch "
+                    "does not loosen a Deny that is not about where a call comes from or who makes it"
                 )
-            if who.is_ec2_infrastructure:
-                exemption = ("ArnNotLikeIfExists", "aws:PrincipalArn", EC2_INFRASTRUCTURE_PATTERN)
-            elif who.is_service_linked_role:
-                exemption = ("ArnNotLikeIfExists", "aws:PrincipalArn", _key_principal(who))
-            elif result.call.context.get("aws:viaawsservice") == ("true",):
-                exemption = ("Bool", "aws:ViaAWSService", "false")
-            else:
-                return (
-                    f"{ref.policy} denies {action} to {who.arn} itself, not only EC2's calls: "
-                    "kmslaunch does not loosen a Deny aimed at the caller"
-                )
-            needs.exemptions[(where.kind, where.owner_arn, where.name, ref.index)] = exemption
+            needs.exemptions.setdefault((where.kind, where.owner_arn, where.name, ref.index), set()).update(exemption)
         return None
     # Implicit deny.
     layers = set(d.denied_by)
     same_account = who.account == key_arn.split(":")[4]
-    if layers & {Layer.SCP, Layer.RCP, Layer.PERMISSIONS_BOUNDARY, Layer.SESSION_POLICY}:
+    if Layer.PERMISSIONS_BOUNDARY in layers:
+        # The boundary is where the allow is missing: it must allow the same actions on the key, no more.
+        boundary = _boundary_of(world, who)
+        if boundary is None:
+            return f"{action} is refused by the permissions boundary of {who.arn}, which is not in the snapshot"
+        needs.boundary.setdefault((who.account or "", *boundary), set()).add((action, key_arn))
+        layers.discard(Layer.PERMISSIONS_BOUNDARY)
+    if layers & {Layer.SCP, Layer.RCP, Layer.SESSION_POLICY, Layer.VPC_ENDPOINT_POLICY}:
         names = ", ".join(sorted(layer.value for layer in layers))
         return f"{action} is refused for lack of an allow in: {names}; kmslaunch does not widen those guardrails"
+    if not layers:
+        return None
     holder = _identity_holder(world, who)
     if who.is_service_linked_role and not same_account:
         # A service-linked role using another account's key: a grant made in the launching account.
@@ -337,6 +433,10 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
     by_key: dict[str, list[tuple[str, set[str]]]] = {}
     for (key_arn, principal), actions in needs.key_policy.items():
         by_key.setdefault(key_arn, []).append((principal, actions))
+    delegations: dict[str, list[tuple[str, set[str]]]] = {}
+    for (key_arn, consumer), grantees in needs.grant_delegations.items():
+        delegations.setdefault(key_arn, []).append((consumer, grantees))
+        by_key.setdefault(key_arn, [])
     for key_arn, entries in sorted(by_key.items()):
         key = world.key_by_arn(key_arn)
         if key is None:
@@ -346,23 +446,37 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
         added: list[dict[str, Any]] = []
         for principal, actions in sorted(entries):
             added.extend(_key_statements(principal, actions, region))
-        added = _unique_sids(existing, added)
-        doc = {**raw, "Statement": existing + added}
-        who = ", ".join(p for p, _ in sorted(entries))
-        fixes.append(
-            Fix(
-                "key-policy",
-                key.account,
-                key_arn,
+        reasons = []
+        if entries:
+            who = ", ".join(p for p, _ in sorted(entries))
+            reasons.append(
                 f"the key policy must name {who}: "
                 + (
                     "a service-linked role's IAM policies cannot be changed"
                     if any("/aws-service-role/" in p for p, _ in entries)
                     else "it does not let IAM decide for this caller"
-                ),
+                )
+            )
+        for consumer, grantees in sorted(delegations.get(key_arn, [])):
+            added.extend(_delegation_statements(consumer, grantees))
+            reasons.append(
+                f"account {consumer} must create a grant for {', '.join(sorted(grantees))} itself, with a direct "
+                "CreateGrant call, which carries no kms:GrantIsForAWSResource: the key policy allows that account "
+                "CreateGrant only for AWS resources, so the key's owner lets it grant the key to that role "
+                "(kms:GranteePrincipal)"
+            )
+        added = _unique_sids(existing, added)
+        doc = {**raw, "Statement": existing + added}
+        owner_note = f"   # run in account {key.account}, the key's owner" if delegations.get(key_arn) else ""
+        fixes.append(
+            Fix(
+                "key-policy",
+                key.account,
+                key_arn,
+                "; ".join(reasons),
                 (
                     f"aws kms put-key-policy --key-id {key_arn} --policy-name default "
-                    f"--policy file://key-policy-{key.key_id}.json",
+                    f"--policy file://key-policy-{key.key_id}.json{owner_note}",
                 ),
                 statements=tuple(added),
                 document=doc,
@@ -393,60 +507,71 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
             )
         )
 
+    # Who can create a grant is decided with the key-policy and IAM changes above in place.
+    scratch = world
+    if needs.grants and fixes:
+        scratch = copy.deepcopy(world)
+        for f in fixes:
+            if f.apply is not None:
+                f.apply(scratch)
     for (key_arn, grantee, acct), ops in sorted(needs.grants.items()):
         operations = sorted(ops | ({"Decrypt"} if "CreateGrant" in ops else set()))
         grant = {"KeyId": key_arn, "GranteePrincipal": grantee, "Operations": operations}
+        runner = grant_runner(scratch, key_arn, grantee, acct, operations)
+        by = runner.principal or f"a principal of account {acct} allowed kms:CreateGrant on the key in IAM"
+        iam_note = (
+            ""
+            if runner.principal
+            else f" No principal of account {acct} in the snapshot may; the one who runs it needs this IAM "
+            f"statement: {json.dumps(runner.iam_statement)}."
+        )
         fixes.append(
             Fix(
                 "grant",
                 acct,
                 key_arn,
                 f"{grantee} is a service-linked role of account {acct} and the key belongs to account "
-                f"{key_arn.split(':')[4]}: the key policy cannot make IAM allow it, a grant can. A principal of "
-                f"account {acct} with kms:CreateGrant on the key must create it.",
+                f"{key_arn.split(':')[4]}: the key policy cannot make IAM allow it, a grant can. It is created in "
+                f"account {acct} by {by}.{iam_note}",
                 (
                     f"aws kms create-grant --key-id {key_arn} --grantee-principal {grantee} "
-                    f"--operations {' '.join(operations)}   # run in account {acct}",
+                    f"--operations {' '.join(operations)}   # run in account {acct} as {by}",
                 ),
                 grant=grant,
                 apply=_add_grant(key_arn, grantee, operations, acct),
             )
         )
 
-    for (hkind, owner, hname, index), (op, cond_key, value) in sorted(needs.exemptions.items()):
+    for (hkind, owner, hname, index), wanted in sorted(needs.exemptions.items()):
         holder = next((h for h in holders(world) if (h.kind, h.owner_arn, h.name) == (hkind, owner, hname)), None)
         if holder is None:
             continue
         policy = holder.document.policy
         raw = copy.deepcopy(holder.document.raw)
         statements = _statements_of(raw)
-        st = copy.deepcopy(statements[index])
-        cond = st.setdefault("Condition", {})
-        block = cond.setdefault(op, {})
-        current = block.get(cond_key)
-        if current is None:
-            block[cond_key] = value
-        elif value not in (current if isinstance(current, list) else [current]):
-            block[cond_key] = [*(current if isinstance(current, list) else [current]), value]
+        ordered = tuple(sorted(wanted))
+        st = add_to_statement(statements[index], ordered)
         statements[index] = st
         doc = {**raw, "Statement": statements}
         kind = {"identity-policy": "identity-policy", "managed-policy": "identity-policy"}.get(holder.kind, holder.kind)
-        why = {
-            "aws:PrincipalArn": "exempt EC2's own identities from this Deny, as AWS's data-perimeter examples do",
-            "aws:ViaAWSService": "let calls that AWS services make on the caller's behalf through",
-        }[cond_key]
         fixes.append(
             Fix(
                 kind,
                 holder.account,
                 holder.owner_arn,
-                f"the Deny statement {st.get('Sid') or f'Statement[{index}]'} catches a call EC2 makes; {why}",
+                f"the Deny statement {st.get('Sid') or f'Statement[{index}]'} catches calls EC2 makes: "
+                + recommendation(ordered),
                 (_put_command(holder.kind, holder.owner_arn, holder.name),),
                 statements=(st,),
                 document=doc,
                 apply=_replace_doc(holder.owner_arn, holder.kind, holder.name, doc, policy.type),
             )
         )
+
+    for (acct, entity_arn, boundary_arn), pairs in sorted(needs.boundary.items()):
+        fix = _boundary_fix(world, acct, entity_arn, boundary_arn, pairs, region)
+        if fix is not None:
+            fixes.append(fix)
     return fixes
 
 
@@ -510,6 +635,155 @@ def _replace_doc(owner: str, kind: str, name: str, doc: dict[str, Any], ptype: P
     return apply
 
 
+def _delegation_statements(consumer: str, grantees: set[str]) -> list[dict[str, Any]]:
+    """The key owner's statement letting ``consumer`` create grants of the key for exactly ``grantees``: the
+    direct CreateGrant a principal of that account makes carries no kms:GrantIsForAWSResource
+    (https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-grantee-principal)."""
+    return [
+        {
+            "Sid": f"Allow {consumer} to grant the key to its service-linked role",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{consumer}:root"},
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {
+                    "kms:GranteePrincipal": sorted(grantees) if len(grantees) > 1 else next(iter(grantees))
+                }
+            },
+        }
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRunner:
+    """Who in the consumer account runs ``aws kms create-grant``, and the engine's decision on that call.
+
+    ``principal`` is None when no principal of the snapshot is allowed it; the decision is then made for a
+    principal of that account holding ``iam_statement`` and nothing else."""
+
+    principal: str | None
+    decision: Decision
+    iam_statement: dict[str, Any]
+
+
+def _direct_grant_request(who: Principal, key_arn: str, grantee: str, operations: list[str]) -> Request:
+    # The direct call as it is: no kms:GrantIsForAWSResource (no AWS service makes it), no kms:ViaService,
+    # aws:ViaAWSService false (https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html).
+    context = {
+        "kms:granteeprincipal": (grantee,),
+        "kms:grantoperations": tuple(operations),
+        "aws:viaawsservice": ("false",),
+    }
+    return Request(who, "kms:CreateGrant", key_arn, context)
+
+
+def grant_runner(world: World, key_arn: str, grantee: str, account: str, operations: list[str]) -> GrantRunner:
+    """Decide the consumer's own ``aws kms create-grant`` with the engine: as the first user or role of
+    ``account`` (service-linked roles aside) allowed it, else as a principal holding only the least-privilege IAM
+    statement for it."""
+    key = world.key_by_arn(key_arn)
+    statement = {"Effect": "Allow", "Action": "kms:CreateGrant", "Resource": key_arn}
+    # (the ARN to name, the ARN that calls: a role calls as one of its sessions)
+    candidates: list[tuple[str, str]] = []
+    if account in world.accounts:
+        iam = world.accounts[account].iam
+        candidates += sorted((u.arn, u.arn) for u in iam.users.values())
+        candidates += sorted(
+            (r.arn, f"arn:aws:sts::{account}:assumed-role/{r.name}/create-grant")
+            for r in iam.roles.values()
+            if not r.service_linked
+        )
+    for named, caller in candidates:
+        who = principal_in_world(world, caller)
+        request = _direct_grant_request(who, key_arn, grantee, operations)
+        decision = authorize(request, policy_set(world, who, key_arn, key), explain=True)
+        if decision.allowed:
+            return GrantRunner(named, decision, statement)
+    who = parse_principal(f"arn:aws:sts::{account}:assumed-role/grant-creator/create-grant")
+    only = Document.parse({"Version": "2012-10-17", "Statement": [statement]}, PolicyType.IDENTITY, "grant-creator")
+    ps = dataclasses.replace(policy_set(world, who, key_arn, key), identity=(only.policy,))
+    decision = authorize(_direct_grant_request(who, key_arn, grantee, operations), ps, explain=True)
+    return GrantRunner(None, decision, statement)
+
+
+def _boundary_fix(
+    world: World, acct: str, entity_arn: str, boundary_arn: str, pairs: set[tuple[str, str]], region: str
+) -> Fix | None:
+    """The permissions boundary with the KMS actions the launch needs, on the key's ARN. A customer managed
+    boundary gets a new default version; an AWS managed one cannot be edited
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_managed-vs-inline.html#aws-managed-policies),
+    so the fix is a customer managed copy of it with the same statements and the KMS ones, set as the boundary."""
+    iam = world.account(acct).iam
+    mp = iam.policies.get(boundary_arn)
+    if mp is None:
+        return None
+    raw = copy.deepcopy(mp.document.raw)
+    existing = _statements_of(raw)
+    added = _unique_sids(existing, _identity_statements(pairs, region))
+    doc = {**raw, "Statement": existing + added}
+    entity = entity_arn.split(":")[5]
+    is_user = entity.startswith("user/")
+    name = entity.rsplit("/", 1)[-1]
+    actions = ", ".join(sorted({a for a, _ in pairs}))
+    if not mp.aws_managed:
+        return Fix(
+            "permissions-boundary",
+            acct,
+            boundary_arn,
+            f"the permissions boundary {mp.name} of {name} does not allow {actions}: whatever the identity policies "
+            "allow, a boundary caps it; a new default version adds the KMS actions on the key, nothing else",
+            (
+                f"aws iam create-policy-version --policy-arn {boundary_arn} "
+                f"--policy-document file://{mp.name}.json --set-as-default",
+            ),
+            statements=tuple(added),
+            document=doc,
+            apply=_replace_managed(acct, boundary_arn, doc),
+        )
+    copy_name = f"{mp.name}-ebs-kms"
+    copy_arn = f"arn:aws:iam::{acct}:policy/{copy_name}"
+    verb = "put-user-permissions-boundary --user-name" if is_user else "put-role-permissions-boundary --role-name"
+    return Fix(
+        "permissions-boundary",
+        acct,
+        entity_arn,
+        f"the permissions boundary of {name} is the AWS managed policy {mp.name}, which does not allow {actions} "
+        "and cannot be edited: a customer managed copy of it with the KMS actions on the key becomes the boundary",
+        (
+            f"aws iam create-policy --policy-name {copy_name} --policy-document file://{copy_name}.json",
+            f"aws iam {verb} {name} --permissions-boundary {copy_arn}",
+        ),
+        statements=tuple(added),
+        document=doc,
+        apply=_new_boundary(acct, entity_arn, copy_arn, copy_name, doc),
+    )
+
+
+def _replace_managed(acct: str, arn: str, doc: dict[str, Any]) -> Callable[[World], None]:
+    def apply(w: World) -> None:
+        mp = w.account(acct).iam.policies.get(arn)
+        if mp is not None:
+            mp.document = Document.parse(doc, PolicyType.IDENTITY, mp.name)
+            number = int(mp.default_version_id.lstrip("v") or "1") + 1 if mp.default_version_id[1:].isdigit() else 2
+            mp.default_version_id = f"v{number}"
+
+    return apply
+
+
+def _new_boundary(acct: str, entity_arn: str, arn: str, name: str, doc: dict[str, Any]) -> Callable[[World], None]:
+    def apply(w: World) -> None:
+        iam = w.account(acct).iam
+        iam.policies[arn] = ManagedPolicy(
+            arn, name, Document.parse(doc, PolicyType.IDENTITY, name), policy_id=w.ids.unique_id("ANPA")
+        )
+        entity: Any = iam.user_by_arn(entity_arn) or iam.role_by_arn(entity_arn)
+        if entity is not None:
+            entity.boundary_arn = arn
+
+    return apply
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The rounds
 
@@ -527,7 +801,13 @@ def find_fix(pristine: World, req: LaunchRequest, *, title: str = "least-privile
                 f.apply(world)
         result = simulate(world, req)
         if result.succeeded:
-            return FixPlan(title, tuple(fixes), bool(fixes), None, result)
+            grant_refusal = _refused_grant_call(world, needs)
+            if grant_refusal is None:
+                rests_on = _rests_on(world, needs, result)
+                return FixPlan(title, tuple(fixes), bool(fixes), None, result, assumptions=rests_on)
+            if grant_refusal:
+                return FixPlan(title, tuple(fixes), False, grant_refusal, result)
+            continue
         if result.outcome.state == "rejected":
             err = result.outcome.error or {}
             return FixPlan(
@@ -547,12 +827,46 @@ def find_fix(pristine: World, req: LaunchRequest, *, title: str = "least-privile
     return FixPlan(title, tuple(fixes), False, f"no fix found in {MAX_ROUNDS} rounds")
 
 
+def _refused_grant_call(world: World, needs: Needs) -> str | None:
+    """Decide each grant the plan asks the consumer account to create, as the direct call it is. None: all are
+    allowed; "": one was refused by the key policy and the owner's delegation was added to ``needs`` (another
+    round); otherwise why the call stays refused."""
+    for (key_arn, grantee, acct), ops in sorted(needs.grants.items()):
+        operations = sorted(ops | ({"Decrypt"} if "CreateGrant" in ops else set()))
+        runner = grant_runner(world, key_arn, grantee, acct, operations)
+        if runner.decision.allowed:
+            continue
+        layers = set(runner.decision.denied_by)
+        delegated = grantee in needs.grant_delegations.get((key_arn, acct), set())
+        if layers == {Layer.KEY_POLICY} and not delegated and runner.decision.verdict is Verdict.IMPLICIT_DENY:
+            needs.grant_delegations.setdefault((key_arn, acct), set()).add(grantee)
+            return ""
+        return (
+            f"the grant for {grantee} must be created in account {acct} with a direct kms:CreateGrant call, and "
+            f"that call is refused ({runner.decision.verdict.value} by {', '.join(x.value for x in layers)})"
+        )
+    return None
+
+
+def _rests_on(world: World, needs: Needs, result: LaunchResult) -> tuple[str, ...]:
+    """The assumptions of the verifying launch and of the consumer's own create-grant calls."""
+    out = list(verification_assumptions(result))
+    for (key_arn, grantee, acct), ops in sorted(needs.grants.items()):
+        operations = sorted(ops | ({"Decrypt"} if "CreateGrant" in ops else set()))
+        for a in decision_assumptions(grant_runner(world, key_arn, grantee, acct, operations).decision):
+            if a not in out:
+                out.append(a)
+    return tuple(out)
+
+
 def _needs_key(needs: Needs) -> Any:
     return {
         "identity": sorted((str(k), sorted(v)) for k, v in needs.identity.items()),
         "key_policy": sorted((str(k), sorted(v)) for k, v in needs.key_policy.items()),
         "grants": sorted((str(k), sorted(v)) for k, v in needs.grants.items()),
-        "exemptions": sorted(str(k) + str(v) for k, v in needs.exemptions.items()),
+        "exemptions": sorted(str(k) + str(sorted(v)) for k, v in needs.exemptions.items()),
+        "boundary": sorted((str(k), sorted(v)) for k, v in needs.boundary.items()),
+        "grant_delegations": sorted((str(k), sorted(v)) for k, v in needs.grant_delegations.items()),
         "key_state": sorted(needs.key_state),
     }
 
@@ -586,4 +900,12 @@ def find_parameter_fix(pristine: World, req: LaunchRequest, result: LaunchResult
         ("aws ec2 run-instances --cli-input-json file://run-instances.json",),
         document=params,
     )
-    return FixPlan("launch with alias/aws/ebs", (fix,), True, None, after)
+    return FixPlan(
+        "alternative: launch with alias/aws/ebs (changes the launch, not a policy)",
+        (fix,),
+        True,
+        None,
+        after,
+        alternative=True,
+        assumptions=verification_assumptions(after),
+    )

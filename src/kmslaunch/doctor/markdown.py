@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 
 from .diagnose import Diagnosis
+from .fixes import verified_words
 
 
 def render_markdown(diag: Diagnosis) -> str:
     r = diag.result
     out = [f"## kmslaunch: {r.kind.value} in {r.account} {r.region} — **{r.outcome.state}**", ""]
     out.append(f"Launched by `{r.principal}`.")
+    if r.deciding_unknowns:
+        turn = "refuses it" if r.succeeded else "allows the refused call"
+        out += ["", f"**{r.outcome.state}, unless something the snapshot does not hold {turn}:**", ""]
+        out += [f"- {u.fact} (to know: `{u.resolve}`)" for u in r.deciding_unknowns]
     if r.outcome.state_reason:
         out += ["", "```json", json.dumps({"StateReason": r.outcome.state_reason}, indent=2), "```"]
     if r.outcome.error:
@@ -28,7 +33,14 @@ def render_markdown(diag: Diagnosis) -> str:
         out += ["", "### CloudTrail", ""]
         out += [f"- `{e.event_name}` by `{e.principal}` ({e.error_code}): {e.note}" for e in diag.evidence]
     for plan in diag.plans:
-        out += ["", "### Fix" + (" (verified by re-simulating the launch)" if plan.verified else " — not verified")]
+        words = verified_words(plan)
+        if plan.alternative:
+            title = plan.title.removeprefix("alternative: ")
+            out += ["", f"### Alternative, changing the launch itself: {title} — {words}"]
+        elif plan.verified:
+            out += ["", f"### Fix ({words}, by re-simulating the launch)"]
+        else:
+            out += ["", "### Fix — not verified"]
         if not plan.verified:
             out += ["", f"{plan.unresolved}"]
         for i, fx in enumerate(plan.fixes, 1):

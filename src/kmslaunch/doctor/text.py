@@ -10,7 +10,8 @@ import json
 import click
 
 from kmslaunch.doctor.diagnose import Diagnosis
-from kmslaunch.launch.result import CallResult, LaunchResult
+from kmslaunch.doctor.fixes import verified_words
+from kmslaunch.launch.result import CallResult, CallVerdict, LaunchResult, LaunchVerdict
 from kmslaunch.policy.evaluate import build_context
 from kmslaunch.policy.explain import conditions_met, describe_near_miss, describe_ref
 
@@ -25,12 +26,20 @@ def _who(c: CallResult) -> str:
 
 
 def render_call(i: int, c: CallResult) -> list[str]:
-    mark = click.style("✓", fg="green") if not c.refused else click.style("✗", fg="red", bold=True)
+    unknown = c.verdict is CallVerdict.UNKNOWN
+    if unknown:
+        mark, colour = click.style("?", fg="yellow", bold=True), "yellow"
+    elif c.refused:
+        mark, colour = click.style("✗", fg="red", bold=True), "red"
+    else:
+        mark, colour = click.style("✓", fg="green"), "green"
     verdict = c.verdict.value + (f" [{', '.join(c.denied_by)}]" if c.refused else "")
-    head = f"  {i}. {mark} {c.action:<38} {click.style(verdict, fg='red' if c.refused else 'green')}"
+    head = f"  {i}. {mark} {c.action:<38} {click.style(verdict, fg=colour)}"
     lines = [head, f"       as {_who(c)}", f"       on {c.resource}", f"       why: {c.call.why}"]
     d = c.authorized.decision
-    if c.refused:
+    if unknown:
+        lines.extend(f"       not decided: {u.fact}" for u in c.unknowns if u.layer == "key-policy")
+    elif c.refused:
         if c.error_code:
             lines.append(f"       KMS says: {c.error_code}: {c.error_message}")
         if d.decided_by:
@@ -52,11 +61,30 @@ def render_call(i: int, c: CallResult) -> list[str]:
     return lines
 
 
+def render_verdict(result: LaunchResult) -> list[str]:
+    """The answer first, and the facts the snapshot lacks that could turn it, each with how to learn it."""
+    v = result.verdict
+    colour = {LaunchVerdict.RUNS: "green", LaunchVerdict.FAILS: "red"}.get(v, "yellow")
+    head = f"{result.kind.value}: {result.outcome.state}"
+    lines = [click.style(head, fg=colour, bold=True)]
+    if v is LaunchVerdict.RUNS_UNLESS:
+        lines.append(click.style("  ... unless something the snapshot does not hold refuses it:", fg="yellow"))
+    elif v is LaunchVerdict.FAILS_UNLESS:
+        lines.append(
+            click.style("  ... unless something the snapshot does not hold allows the refused call:", fg="yellow")
+        )
+    for u in result.deciding_unknowns:
+        lines.append(f"  - {u.fact}")
+        lines.append(f"    to know: {u.resolve}")
+    return lines
+
+
 def render_launch(result: LaunchResult, *, trail: bool = False) -> list[str]:
-    lines = [
+    lines = [*render_verdict(result), ""]
+    lines.append(
         click.style(f"{result.kind.value}", bold=True)
         + f" by {result.principal or '(nobody)'} in account {result.account}, {result.region}"
-    ]
+    )
     for v in result.volumes:
         enc = f"encrypted with {v.key.arn} ({v.key_source.value if v.key_source else ''})" if v.key else "unencrypted"
         src = f" from {v.snapshot.snapshot_id}" if v.snapshot else ""
@@ -119,9 +147,15 @@ def render_diagnosis(diag: Diagnosis, *, trail: bool = False) -> list[str]:
             lines.append(f"    {e.note}")
     for plan in diag.plans:
         lines.append("")
-        if plan.verified:
+        words = verified_words(plan)
+        if plan.alternative:
             lines.append(
-                click.style("Fix (verified: the launch succeeds when simulated again with it):", bold=True, fg="green")
+                click.style(f"Alternative, changing the launch itself ({words}):", bold=True, fg="cyan")
+                + f" {plan.title.removeprefix('alternative: ')}"
+            )
+        elif plan.verified:
+            lines.append(
+                click.style(f"Fix ({words}: the launch succeeds when simulated again with it):", bold=True, fg="green")
             )
         else:
             lines.append(click.style("No verified fix:", bold=True, fg="yellow") + f" {plan.unresolved}")

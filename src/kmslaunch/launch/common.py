@@ -22,9 +22,10 @@ from kmslaunch.world.authz import authorize_in_world, principal_in_world
 from kmslaunch.world.clock import iso
 from kmslaunch.world.ec2 import Ec2, Image, Snapshot
 from kmslaunch.world.kms import Key
+from kmslaunch.world.unknowns import Could, Unknown, merge
 from kmslaunch.world.world import World
 
-from .errors import Ec2Error
+from .errors import Ec2Error, NotInWorld
 from .plan import AWS_INTERNAL, EC2_INVOKED_BY, KeySource, KmsCall, VolumePlan, _base_context, plan_calls
 from .result import CallResult, CallVerdict, LaunchKind, LaunchResult, Outcome
 from .trail import event
@@ -78,13 +79,20 @@ def check_ec2(
     action: str,
     resource: str,
     source_ip: str | None,
-    notes: list[str],
+    unknowns: list[Unknown],
 ) -> None:
     """EC2's own authorization of the API call: UnauthorizedOperation when refused."""
     if who.is_service_linked_role:
         return  # assumption service-role-calls
     if not world.account(account).iam.known:
-        notes.append(f"IAM of account {account} is not in the snapshot: {action} was not checked")
+        unknowns.append(
+            Unknown(
+                f"whether {who.arn} may call {action} (account {account}'s IAM is not in the snapshot)",
+                Could.EITHER,
+                f"collect account {account}'s IAM: aws iam get-account-authorization-details",
+                "identity-policy",
+            )
+        )
         return
     ctx: dict[str, tuple[str, ...]] = {"aws:requestedregion": (region,), "ec2:region": (region,)}
     if source_ip:
@@ -121,6 +129,7 @@ class Ec2Request:
     user_agent: str
     invoked_by: str | None = None
     notes: list[str] = field(default_factory=list)
+    unknowns: list[Unknown] = field(default_factory=list)
     dry_run: bool = False
 
     @classmethod
@@ -162,7 +171,7 @@ class Ec2Request:
         answers DryRunOperation: "Checks whether you have the required permissions for the operation, without
         actually making the request" (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/CommonParameters.html);
         a refused check answers UnauthorizedOperation as without DryRun."""
-        check_ec2(self.world, self.who, self.account, self.region, action, resource, self.source_ip, self.notes)
+        check_ec2(self.world, self.who, self.account, self.region, action, resource, self.source_ip, self.unknowns)
         if final and self.dry_run:
             raise Ec2Error(DRY_RUN_OPERATION, DRY_RUN_MESSAGE, 412)
 
@@ -239,6 +248,7 @@ class Ec2Request:
             instance_ids=tuple(instance_ids),
             view=view,
             notes=tuple(self.notes),
+            launch_unknowns=merge(self.unknowns),
         )
 
 
@@ -294,6 +304,12 @@ def visible_snapshot(world: World, account: str, region: str, snapshot_id: str) 
     account (or ``all``) (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-modifying-snapshot-permissions.html);
     otherwise EC2 answers as if it did not exist."""
     snap = world.find_snapshot(region, snapshot_id)
+    if snap is None and world.partial:
+        raise NotInWorld(
+            f"snapshot {snapshot_id} is not in the snapshot's EC2 data of any account: if it is another account's, "
+            f"add what `aws ec2 describe-snapshots --snapshot-ids {snapshot_id} --region {region}` prints to "
+            f"{account}/{region}/ec2/describe-snapshots.json"
+        )
     if snap is None or (
         snap.owner != account
         and account not in snap.create_volume_permissions
@@ -306,6 +322,14 @@ def visible_snapshot(world: World, account: str, region: str, snapshot_id: str) 
 def visible_image(world: World, account: str, region: str, image_id: str) -> Image:
     """An image of the account, a public one, or one whose launch permissions name the account."""
     image = world.find_image(region, image_id)
+    if image is None and world.partial:
+        # Amazon's, Marketplace and community AMIs are public: no describe-images call of the account lists them
+        # unless asked by id, so a snapshot that lacks one says nothing of whether it exists.
+        raise NotInWorld(
+            f"image {image_id} is not in the snapshot: add what `aws ec2 describe-images --image-ids {image_id} "
+            f"--region {region}` prints to {account}/{region}/ec2/describe-images.json (kmslaunch collect "
+            "records the images that instances, launch templates and groups use)"
+        )
     if image is None or (image.owner != account and not image.public and account not in image.launch_permissions):
         raise Ec2Error("InvalidAMIID.NotFound", f"The image id '[{image_id}]' does not exist")
     return image

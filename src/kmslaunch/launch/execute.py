@@ -3,6 +3,7 @@ CloudTrail written, EC2's grant created when CreateGrant succeeds."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from kmslaunch.policy.grants import Grant
@@ -10,6 +11,7 @@ from kmslaunch.policy.messages import access_denied_message
 from kmslaunch.world.authz import authorize_in_world
 from kmslaunch.world.clock import iso
 from kmslaunch.world.kms import Key, KeyState
+from kmslaunch.world.unknowns import Could, Unknown
 from kmslaunch.world.world import World
 
 from .plan import KmsCall
@@ -52,7 +54,14 @@ def execute(world: World, calls: list[KmsCall], region: str, trail: list[dict[st
                 context=call.context,
                 encryption_context=call.encryption_context,
             )
-            if not auth.decision.allowed:
+            missing = _unknown_key(world, key_arn) if key is None else None
+            if missing is not None:
+                # The key lives in an account whose KMS the snapshot does not hold (an Amazon or Marketplace
+                # AMI's snapshot key, another account's key): kmslaunch cannot decide the call, so it says so
+                # and goes on with what it can decide, never calling it allowed.
+                auth = replace(auth, unknowns=(*auth.unknowns, missing))
+                result = CallResult(call, action, key_arn, CallVerdict.UNKNOWN, auth)
+            elif not auth.decision.allowed:
                 msg = access_denied_message(call.principal.arn, action, key_arn, auth.decision)
                 result = CallResult(
                     call, action, key_arn, verdict_of(auth.decision.verdict), auth, "AccessDeniedException", msg
@@ -75,6 +84,22 @@ def execute(world: World, calls: list[KmsCall], region: str, trail: list[dict[st
         if refused is not None:
             break
     return results
+
+
+def _unknown_key(world: World, key_arn: str) -> Unknown | None:
+    """The unknown a key not in the world stands for, or None when the world knows the key does not exist."""
+    parts = key_arn.split(":", 5)
+    if len(parts) == 6 and parts[4] in world.accounts:
+        region = world.accounts[parts[4]].regions.get(parts[3])
+        if region is not None and region.kms.known:
+            return None
+    account = parts[4] if len(parts) == 6 else "its owner"
+    return Unknown(
+        f"the key policy and grants of {key_arn} (account {account}'s KMS keys are not in the snapshot)",
+        Could.EITHER,
+        f"collect account {account} too (kmslaunch collect --role-arn ...), or ask its owner for the key policy",
+        "key-policy",
+    )
 
 
 def _create_grant(world: World, call: KmsCall) -> dict[str, Any]:

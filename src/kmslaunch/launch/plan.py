@@ -17,6 +17,7 @@ from kmslaunch.policy.principals import EC2_INFRASTRUCTURE_ROLE, Principal, pars
 from kmslaunch.world.clock import iso
 from kmslaunch.world.ec2 import EbsSpec, Snapshot
 from kmslaunch.world.kms import AWS_EBS_ALIAS, Key, KeyManager, aws_ebs_key_policy, key_document
+from kmslaunch.world.unknowns import Could, Unknown
 from kmslaunch.world.world import World
 
 from .errors import Ec2Error, NotInWorld
@@ -47,6 +48,12 @@ class VolumePlan:
     key_source: KeySource | None = None
     snapshot: Snapshot | None = field(default=None, compare=False)
     delete_on_termination: bool = True
+    unknowns: tuple[Unknown, ...] = ()
+
+    @property
+    def source_key_unknown(self) -> bool:
+        """The volume is restored from an encrypted snapshot whose key the snapshot data does not name."""
+        return self.snapshot is not None and self.snapshot.encrypted and not self.snapshot.kms_key_id
 
     @property
     def source_key_arn(self) -> str | None:
@@ -75,6 +82,7 @@ class KmsCall:
     why: str
     grant: Mapping[str, Any] | None = None
     instance_id: str | None = None
+    unknowns: tuple[Unknown, ...] = ()  # what planning the call could not know (a shared snapshot's key)
 
 
 def instance_identity(account: str, instance_id: str, partition: str = "aws") -> str:
@@ -149,10 +157,21 @@ def plan_volumes(
     region: str,
     image_devices: tuple[EbsSpec, ...],
     overrides: tuple[EbsSpec, ...],
+    image_owner: str | None = None,
 ) -> list[VolumePlan]:
     """The volumes a launch creates: the image's block devices with the request's overrides applied by
-    device name, plus new devices the request adds; each with its resolved key."""
+    device name, plus new devices the request adds; each with its resolved key.
+
+    Key choice (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption.html, "Encryption rules"): an
+    explicit ``KmsKeyId``; else the snapshot's key when the account owns the snapshot; else, for an encrypted
+    snapshot shared by another account, the launching account's default EBS key, with the data re-encrypted
+    from the owner's key (assumption shared-snapshot-default-key); else the default key when the volume is
+    encrypted at all.
+    """
     by_device: dict[str, EbsSpec] = {d.device_name: d for d in image_devices}
+    from_image = dict(by_device)
+    # The keys the request (or its launch template) asks for; a shared image's own KmsKeyId is its owner's key.
+    requested = {o.device_name: o.kms_key_id for o in overrides if o.kms_key_id}
     for o in overrides:
         base = by_device.get(o.device_name)
         if base is None:
@@ -170,24 +189,50 @@ def plan_volumes(
     defaults = world.account(account).region(region).ec2.defaults
     plans: list[VolumePlan] = []
     for spec in by_device.values():
+        unknowns: list[Unknown] = []
         snapshot = None
         if spec.snapshot_id:
             snapshot = world.find_snapshot(region, spec.snapshot_id)
+            image_spec = from_image.get(spec.device_name)
+            if snapshot is None and image_spec is not None and image_spec.snapshot_id == spec.snapshot_id:
+                snapshot = _described_snapshot(image_spec, image_owner or "", unknowns)
             if snapshot is None:
                 raise NotInWorld(f"snapshot {spec.snapshot_id} ({spec.device_name}) is not in the snapshot's EC2 data")
         from_encrypted = snapshot is not None and snapshot.encrypted
         encrypted = bool(spec.encrypted) or from_encrypted or defaults.encryption_by_default
+        shared = snapshot is not None and snapshot.owner not in ("", account)
         key: Key | None = None
         ref: str | None = None
         source: KeySource | None = None
         if encrypted:
-            if spec.kms_key_id:
-                ref, source = spec.kms_key_id, KeySource.PARAMETER
-            elif snapshot is not None and snapshot.encrypted and snapshot.kms_key_id:
+            asked = requested.get(spec.device_name) or (None if shared else spec.kms_key_id)
+            if asked:
+                ref, source = asked, KeySource.PARAMETER
+            elif snapshot is not None and snapshot.encrypted and snapshot.kms_key_id and not shared:
                 ref, source = snapshot.kms_key_id, KeySource.SNAPSHOT
             else:
+                # assumption shared-snapshot-default-key
                 ref, source = defaults.default_kms_key_id, KeySource.DEFAULT
+            if source is KeySource.DEFAULT and not defaults.known:
+                unknowns.append(
+                    Unknown(
+                        f"the default EBS key of account {account} in {region} (kmslaunch assumed {ref})",
+                        Could.EITHER,
+                        f"aws ec2 get-ebs-default-kms-key-id --region {region}",
+                        "ebs-defaults",
+                    )
+                )
             key = resolve_key(world, account, region, ref)
+        elif not defaults.by_default_known:
+            unknowns.append(
+                Unknown(
+                    f"whether EBS encrypts new volumes by default in account {account}, {region} "
+                    f"({spec.device_name} was simulated unencrypted)",
+                    Could.EITHER,
+                    f"aws ec2 get-ebs-encryption-by-default --region {region}",
+                    "ebs-defaults",
+                )
+            )
         size = spec.volume_size or (snapshot.volume_size if snapshot else 8)
         plans.append(
             VolumePlan(
@@ -201,9 +246,36 @@ def plan_volumes(
                 key_source=source,
                 snapshot=snapshot,
                 delete_on_termination=spec.delete_on_termination,
+                unknowns=tuple(unknowns),
             )
         )
     return plans
+
+
+def _described_snapshot(spec: EbsSpec, owner: str, unknowns: list[Unknown]) -> Snapshot:
+    """An image's snapshot as ``describe-images`` describes it, when the snapshot itself is another account's
+    (Amazon's, a Marketplace seller's, a sharing account's) and not in the snapshot: its size, whether it is
+    encrypted, and its key where shown (assumption image-described-snapshot)."""
+    assert spec.snapshot_id is not None
+    key = spec.kms_key_id if spec.kms_key_id and spec.kms_key_id.startswith("arn:") else None
+    if spec.encrypted and key is None:
+        unknowns.append(
+            Unknown(
+                f"the key that encrypts {spec.snapshot_id} ({spec.device_name}, owned by account {owner or '?'}): "
+                "describe-images does not show it, so kms:ReEncryptFrom on it was not checked",
+                Could.DENY,
+                f"aws ec2 describe-snapshots --snapshot-ids {spec.snapshot_id} (run where the snapshot is visible), "
+                "or ask the AMI's owner",
+                "source-key",
+            )
+        )
+    return Snapshot(
+        snapshot_id=spec.snapshot_id,
+        owner=owner,
+        volume_size=spec.volume_size or 8,
+        encrypted=bool(spec.encrypted),
+        kms_key_id=key,
+    )
 
 
 def _base_context(region: str, now_iso: str, epoch: int) -> dict[str, tuple[str, ...]]:
@@ -267,15 +339,19 @@ def plan_calls(
                     instance_id=instance_id,
                 )
             )
-        if not reuse_data_keys and source_key is not None and source_key != key:
-            # assumption reencrypt-on-key-change
+        if not reuse_data_keys and (v.source_key_unknown or (source_key is not None and source_key != key)):
+            # assumption reencrypt-on-key-change. A source key describe-images does not name is checked on the
+            # destination side only; the volume's unknowns say ReEncryptFrom was not.
+            perms: tuple[tuple[str, str], ...] = (("kms:ReEncryptTo", key),)
+            if source_key is not None:
+                perms = (("kms:ReEncryptFrom", source_key), *perms)
             calls.append(
                 KmsCall(
                     "ReEncrypt",
                     caller,
                     key,
                     v.volume_id,
-                    (("kms:ReEncryptFrom", source_key), ("kms:ReEncryptTo", key)),
+                    perms,
                     {**fwd, "kms:encryptionalgorithm": ("SYMMETRIC_DEFAULT",)},
                     ec,
                     EC2_INVOKED_BY,

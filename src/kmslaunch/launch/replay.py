@@ -7,9 +7,12 @@ instance's image and type.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
+import re
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from kmslaunch.policy.model import Policy, PolicyType
@@ -102,10 +105,66 @@ def _bdms_from_event(req: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+_VOLUME_ID = re.compile(r"\bvol-[0-9a-f]{8,17}\b")
+_INSTANCE_ID = re.compile(r"\bi-[0-9a-f]{8,17}\b")
+# A launch's KMS calls are made while the instance is pending, right after RunInstances; AWS documents no bound.
+# A record naming no instance is this launch's only inside this window (assumption replayed-launch-trail-window;
+# https://docs.aws.amazon.com/kms/latest/developerguide/ct-ec2two.html).
+LAUNCH_WINDOW = timedelta(minutes=5)
+
+
+def event_time(text: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def in_launch_window(ev: dict[str, Any], started: datetime | None) -> bool:
+    """The record was made from 1 second before to ``LAUNCH_WINDOW`` after a RunInstances at ``started``."""
+    at = event_time(ev.get("eventTime"))
+    return started is not None and at is not None and started - timedelta(seconds=1) <= at <= started + LAUNCH_WINDOW
+
+
+def instance_volume_ids(world: World, account: str, region: str, instance_id: str) -> list[str]:
+    """The volume ids ``instance_id`` had, in device order when describe-instances lists them, then in the order
+    CloudTrail's KMS records of its launch name them (``aws:ebs:id``): the records naming the instance (EC2's
+    grant for it, its Decrypt), and those naming no instance made in the launch's window (GenerateDataKey*
+    names only the volume). A launch that failed leaves no volume behind, only those records."""
+    r = world.account(account).region(region)
+    inst = r.ec2.instances.get(instance_id)
+    out = [vol for _, vol in inst.block_devices] if inst is not None else []
+    run = run_instances_event(world, account, region, instance_id)
+    started = event_time(run.get("eventTime")) if run else None
+    for ev in r.trail.events:
+        if ev.get("eventSource") != "kms.amazonaws.com":
+            continue
+        text = json.dumps(ev)
+        instances = set(_INSTANCE_ID.findall(text))
+        if instance_id not in instances and (instances or not in_launch_window(ev, started)):
+            continue
+        for vol in _VOLUME_ID.findall(text):
+            if vol not in out:
+                out.append(vol)
+    return out
+
+
 def replay_instance(
     world: World, account: str, region: str, instance_id: str, caller: str | None, source_ip: str | None
 ) -> LaunchRequest:
-    """A LaunchRequest that launches ``instance_id`` again as it was launched."""
+    """A LaunchRequest that launches ``instance_id`` again as it was launched, under its own id and its volumes'
+    ids, so that what the replay reports is that instance."""
+    req = _replay(world, account, region, instance_id, caller, source_ip)
+    reuse: list[tuple[str, tuple[str, ...]]] = [("i", (instance_id,))]
+    volumes = instance_volume_ids(world, account, region, instance_id)
+    if volumes:
+        reuse.append(("vol", tuple(volumes)))
+    return dataclasses.replace(req, reuse_ids=tuple(reuse))
+
+
+def _replay(
+    world: World, account: str, region: str, instance_id: str, caller: str | None, source_ip: str | None
+) -> LaunchRequest:
     inst = world.account(account).region(region).ec2.instances.get(instance_id)
     ev = run_instances_event(world, account, region, instance_id)
     if inst is None and ev is None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kmslaunch.policy.model import Policy
+from kmslaunch.world.clock import ReusedIds
 from kmslaunch.world.world import World
 
 from .copies import copy_image, copy_snapshot
@@ -46,12 +47,26 @@ class LaunchRequest:
     form: str = "run-instances"
     dry_run: bool = False
     session_policies: tuple[Policy, ...] = ()
+    # Ids the launch gives what it creates, by EC2 prefix ("i", "vol"), in order: a replayed instance keeps its
+    # own id and its volumes'. Everything else gets new ids.
+    reuse_ids: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def simulate(world: World, req: LaunchRequest) -> LaunchResult:
     """Run the launch against the world (which it changes, as AWS would: instances, volumes, grants, trail)."""
     if req.caller and req.session_policies:
         world.session_policies[req.caller] = req.session_policies
+    if not req.reuse_ids:
+        return _simulate(world, req)
+    ids = world.ids
+    world.ids = ReusedIds(ids, {prefix: list(given) for prefix, given in req.reuse_ids})
+    try:
+        return _simulate(world, req)
+    finally:
+        world.ids = ids
+
+
+def _simulate(world: World, req: LaunchRequest) -> LaunchResult:
     if req.kind is LaunchKind.AUTO_SCALING:
         assert req.group is not None
         return auto_scaling_launch(world, req.account, req.region, req.group, req.count)

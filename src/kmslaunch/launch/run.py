@@ -161,7 +161,8 @@ def run_instances(
             req.check(action, req.arn(resource), final=i == len(checks) - 1)
         (image, instance_type), overrides = _image_devices(world, account, region, params)
         volumes_per_instance = [
-            plan_volumes(world, account, region, image.block_devices, overrides) for _ in range(params.max_count)
+            plan_volumes(world, account, region, image.block_devices, overrides, image.owner)
+            for _ in range(params.max_count)
         ]
     except Ec2Error as exc:
         return req.rejected(exc)

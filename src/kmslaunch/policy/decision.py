@@ -32,7 +32,7 @@ class Element(enum.Enum):
 class StatementRef:
     """One statement (or grant) of one policy, as reasons name it."""
 
-    layer: PolicyType | str  # "grant" for grants
+    layer: PolicyType | str  # "grant" for grants, "rule" for AWS's own rules (root user, no permission required)
     policy: str
     statement: str  # Sid, "Statement[i]", or the grant id
     index: int
@@ -100,6 +100,7 @@ class Layer(enum.Enum):
     SESSION_POLICY = "session-policy"
     GRANT = "grant"
     KEY_STATE = "key-state"
+    VPC_ENDPOINT_POLICY = "vpc-endpoint-policy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,9 @@ class Decision:
     # implicitDeny only: Allow statements that matched but were not enough (a key policy that delegates to IAM
     # when IAM does not allow, an identity allow without the key policy's). Filled only when explained.
     partial: tuple[StatementRef, ...] = ()
+    # The ids of the ``kmslaunch.assumptions`` entries the verdict rests on: choices kmslaunch made where AWS
+    # documents nothing, without which the verdict could differ. Filled only when explained.
+    assumptions: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -131,4 +135,5 @@ class Decision:
             "reasons": [s.to_json() for s in self.decided_by],
             "near_misses": [n.to_json() for n in self.near_misses],
             "partial": [s.to_json() for s in self.partial],
+            "assumptions": list(self.assumptions),
         }

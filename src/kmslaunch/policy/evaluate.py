@@ -31,7 +31,18 @@ from kmslaunch.policy.decision import (
     Verdict,
 )
 from kmslaunch.policy.grants import Grant
-from kmslaunch.policy.match import ACCOUNT, BIT, PRINCIPAL, ROLE, Scan, eval_fast, grants_for, ref, scan_explain
+from kmslaunch.policy.match import (
+    ACCOUNT,
+    BIT,
+    PRINCIPAL,
+    ROLE,
+    Scan,
+    denies_by_assumption,
+    eval_fast,
+    grants_for,
+    ref,
+    scan_explain,
+)
 from kmslaunch.policy.model import Effect, Policy, PolicyType
 from kmslaunch.policy.principals import (
     Principal,
@@ -49,6 +60,7 @@ _LAYER_OF = {
     PolicyType.SCP: Layer.SCP,
     PolicyType.RCP: Layer.RCP,
     PolicyType.TRUST: Layer.RESOURCE_POLICY,
+    PolicyType.VPC_ENDPOINT: Layer.VPC_ENDPOINT_POLICY,
 }
 
 # The KMS operations that work on a key of another account
@@ -129,6 +141,10 @@ class PolicySet:
     resource_account: str | None = None
     key_managed_by_aws: bool = False
     organization: Organization = field(default_factory=Organization)
+    # The policy of the VPC endpoint the request comes through; None when it comes through none, or through one
+    # with the default policy, which "allows full access"
+    # (https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html).
+    vpc_endpoint: Policy | None = None
     # True where the resource policy must allow even in the caller's own account, as a role's trust policy must
     # for sts:AssumeRole (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_terms-and-concepts.html).
     # KMS keys are always so.
@@ -158,12 +174,25 @@ def is_kms_key(action: str, resource: str) -> bool:
     return action[:4].lower() == "kms:" and ":kms:" in resource and ":key/" in resource
 
 
+def owner_account(req: Request, ps: PolicySet) -> str | None:
+    """The account that owns the resource: the PolicySet's, else the ARN's, else ``aws:ResourceAccount`` from the
+    request context, for ARNs that carry no account (S3 buckets: ``arn:aws:s3:::bucket``). aws:ResourceAccount is
+    "the AWS account ID of the resource owner"
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourceaccount)."""
+    acct = ps.resource_account or resource_account(req.resource)
+    if acct is None and req.context:
+        given = req.context.get("aws:resourceaccount")
+        if given:
+            return given[0]
+    return acct
+
+
 def build_context(req: Request, ps: PolicySet) -> dict[str, tuple[str, ...]]:
     """The request context AWS evaluates with: keys derived from the caller and the resource, then the
     request's own keys on top."""
     who = req.principal
     ctx = dict(_principal_context(who, tuple(who.tags.items()) if who.tags else ()))
-    acct = ps.resource_account or resource_account(req.resource)
+    acct = owner_account(req, ps)
     if acct:
         ctx["aws:resourceaccount"] = (acct,)
     if req.action[:4].lower() == "kms:" and req.principal.account:
@@ -201,7 +230,7 @@ def rcps_apply(req: Request, ps: PolicySet, action_l: str) -> bool:
         return False
     if req.principal.is_service_linked_role:
         return False
-    acct = ps.resource_account or resource_account(req.resource)
+    acct = owner_account(req, ps)
     return not (ps.organization.management_account and acct == ps.organization.management_account)
 
 
@@ -214,22 +243,52 @@ class _Refs:
     grants: dict[int, list[StatementRef]] = field(default_factory=dict)
     identity: list[StatementRef] = field(default_factory=list)
     guards: list[StatementRef] = field(default_factory=list)  # boundary and session allows
+    # Resource-policy allows that named the caller only through Principal "*" (or NotPrincipal), and grants to
+    # an account: what the assumptions a decision rests on are read from.
+    star: list[StatementRef] = field(default_factory=list)
+    account_grants: list[StatementRef] = field(default_factory=list)
+    # Deny statements that applied without assumption notprincipal-without-account.
+    denies_documented: int = 0
 
 
-def _same_account(who: Principal, ps: PolicySet, resource: str) -> bool:
-    # A resource ARN without an account ("*", S3 buckets) is decided as the caller's own account.
-    res_acct = ps.resource_account or resource_account(resource)
+def _same_account(who: Principal, req: Request, ps: PolicySet) -> bool:
+    # A resource whose owner is unknown (an ARN without an account, "*", and no aws:ResourceAccount) is decided
+    # as the caller's own account.
+    res_acct = owner_account(req, ps)
     return res_acct is None or who.account == res_acct
+
+
+# Rules of AWS's own that decide without a policy statement; reasons name them (layer "rule").
+RULE_NO_PERMISSION = StatementRef(
+    "rule",
+    "no-permission-required",
+    "sts:GetCallerIdentity needs no permission and cannot be denied",
+    0,
+    Effect.ALLOW,
+)
+RULE_ROOT_USER = StatementRef(
+    "rule", "root-user", "the account's root user has full access where no policy says otherwise", 0, Effect.ALLOW
+)
+# "No permissions are required to perform this operation. If an administrator attaches a policy to your identity
+# that explicitly denies access to the sts:GetCallerIdentity action, you can still perform this operation"
+# (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
+NO_PERMISSION_ACTIONS = frozenset({"sts:getcalleridentity"})
+_ALLOWED = Decision(Verdict.ALLOWED)
+# Principal types the conclusion tests on every request, bound once.
+_ROOT, _SERVICE, _ANONYMOUS = PrincipalType.ACCOUNT, PrincipalType.SERVICE, PrincipalType.ANONYMOUS
+_NO_PERMISSION = Decision(Verdict.ALLOWED, decided_by=(RULE_NO_PERMISSION,), explained=True)
 
 
 def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision:
     """Decide one request as AWS would. With ``explain``, the Decision carries the deciding statements and
     the near misses; without, it is computed from cached per-policy candidates and builds no reasons.
     Both paths gather the same contributions and share ``_conclude``, so they cannot disagree on the rules."""
+    action_l = req.action.lower()
+    if action_l in NO_PERMISSION_ACTIONS:
+        return _NO_PERMISSION if explain else _ALLOWED
     if explain:
         return _authorize_explained(req, ps)
     ctx = build_context(req, ps)
-    action_l = req.action.lower()
     who = req.principal
     resource = req.resource
     hb = ps.boundary is not None
@@ -251,12 +310,20 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
                     deny_layers.append(layer)
             if not here and layer not in missing:
                 missing.append(layer)
+    if ps.vpc_endpoint is not None:
+        # The endpoint policy must allow too, and its Deny is explicit (assumption vpc-endpoint-policy-evaluation).
+        bits, denied = eval_fast(ps.vpc_endpoint, action_l, resource, who, ctx, hb)
+        if denied:
+            deny_layers.append(Layer.VPC_ENDPOINT_POLICY)
+        elif not bits:
+            missing.append(Layer.VPC_ENDPOINT_POLICY)
     res = 0
     if ps.resource is not None:
         res, denied = eval_fast(ps.resource, action_l, resource, who, ctx, hb)
         if denied:
             deny_layers.append(_LAYER_OF[ps.resource.type])
-    identity_ok = False
+    # The root user has full access where no policy says otherwise: its identity side always allows.
+    identity_ok = who.type is _ROOT
     for pol in ps.identity:
         bits, denied = eval_fast(pol, action_l, resource, who, ctx, hb)
         identity_ok = identity_ok or bool(bits)
@@ -285,7 +352,7 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
             ps.grants, who, req.encryption_context, action_l, None, ctx.get("kms:grantoperations", ())
         ):
             grants |= BIT[pm]
-    same_account = _same_account(who, ps, resource)
+    same_account = _same_account(who, req, ps)
     return _conclude(
         res,
         grants,
@@ -299,6 +366,7 @@ def authorize(req: Request, ps: PolicySet, *, explain: bool = False) -> Decision
         None,
         None,
         needs_resource=ps.resource_policy_required,
+        no_identity=who.type is _SERVICE or who.type is _ANONYMOUS,
     )
 
 
@@ -318,6 +386,8 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
             if layer not in deny_layers:
                 deny_layers.append(layer)
             refs.deny.append(ref(policy, d))
+            if not denies_by_assumption(d, who, hb):
+                refs.denies_documented += 1
         bits = 0
         allowed: list[StatementRef] = []
         for st, pm in out.allows:
@@ -326,6 +396,8 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
             allowed.append(statement)
             if resource_side:
                 refs.resource.setdefault(BIT[pm], []).append(statement)
+                if st.principal is not None and (st.principal.wildcard or st.not_principal):
+                    refs.star.append(statement)
         return bits, allowed
 
     missing: list[Layer] = []
@@ -342,6 +414,10 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
                 here |= bits
             if not here and layer not in missing:
                 missing.append(layer)
+    if ps.vpc_endpoint is not None:
+        bits, _ = scan(ps.vpc_endpoint, Layer.VPC_ENDPOINT_POLICY)
+        if not bits:
+            missing.append(Layer.VPC_ENDPOINT_POLICY)
     res = 0
     if ps.resource is not None:
         res, _ = scan(ps.resource, _LAYER_OF[ps.resource.type], resource_side=True)
@@ -350,6 +426,9 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
         bits, allowed = scan(pol, Layer.IDENTITY_POLICY)
         identity_ok = identity_ok or bool(bits)
         refs.identity.extend(allowed)
+    if who.type is PrincipalType.ACCOUNT:
+        identity_ok = True
+        refs.identity.append(RULE_ROOT_USER)
     boundary_ok = True
     if ps.boundary is not None:
         bits, allowed = scan(ps.boundary, Layer.PERMISSIONS_BOUNDARY)
@@ -369,6 +448,8 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
             decided_by=tuple(refs.deny),
             near_misses=_ordered(near),
             explained=True,
+            # Denied only by a NotPrincipal that listed the caller without its account: that is the choice.
+            assumptions=() if refs.denies_documented else ("notprincipal-without-account",),
         )
     key = is_kms_key(req.action, req.resource)
     grants = 0
@@ -377,8 +458,11 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
             ps.grants, who, req.encryption_context, action_l, near, ctx.get("kms:grantoperations", ())
         ):
             grants |= BIT[pm]
-            refs.grants.setdefault(BIT[pm], []).append(StatementRef("grant", g.grant_id, g.grant_id, 0, Effect.ALLOW))
-    same_account = _same_account(who, ps, req.resource)
+            grant_ref = StatementRef("grant", g.grant_id, g.grant_id, 0, Effect.ALLOW)
+            refs.grants.setdefault(BIT[pm], []).append(grant_ref)
+            if who.account and g.grantee in (who.account, f"arn:{who.partition}:iam::{who.account}:root"):
+                refs.account_grants.append(grant_ref)
+    same_account = _same_account(who, req, ps)
     return _conclude(
         res,
         grants,
@@ -392,10 +476,8 @@ def _authorize_explained(req: Request, ps: PolicySet) -> Decision:
         refs,
         near,
         needs_resource=ps.resource_policy_required,
+        no_identity=who.type is _SERVICE or who.type is _ANONYMOUS,
     )
-
-
-_ALLOWED = Decision(Verdict.ALLOWED)
 
 
 def _named(refs: _Refs | None, bits: int) -> list[StatementRef]:
@@ -422,9 +504,11 @@ def _conclude(
     near: list[NearMiss] | None,
     *,
     needs_resource: bool,
+    no_identity: bool,
 ) -> Decision:
     """Allowed or implicitDeny, from what each layer contributed (``res`` and ``grants`` are bits of how the
-    resource policy's allows and the grants named the caller)."""
+    resource policy's allows and the grants named the caller). ``no_identity``: a service principal or an
+    anonymous caller, which have no identity policies."""
     # A KMS key's policy, or a role's trust policy, must allow: IAM policies alone never do.
     needs_resource = needs_resource or key
     both = res | grants
@@ -440,7 +524,14 @@ def _conclude(
     identity_refs = refs.identity if refs is not None else []
     granted = False
     decided: list[StatementRef] = []
-    if same_account:
+    if no_identity:
+        # A service principal (or an anonymous caller) has no identity-based policies: a resource policy, key
+        # policy or trust policy that names it allows on its own, as a service's access to a key or a role is
+        # granted ("Principal": {"Service": "logs.us-east-1.amazonaws.com"})
+        # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html#principal-services).
+        if direct:
+            granted, decided = True, named(PRINCIPAL)
+    elif same_account:
         # Same account: a resource policy naming the user or session is enough by itself; naming the role is
         # limited by boundary and session policies; naming the account only delegates to IAM.
         if direct:
@@ -464,12 +555,20 @@ def _conclude(
     if granted and not missing:
         if refs is None:
             return _ALLOWED  # immutable, and the same for every allowed request without reasons
-        return Decision(Verdict.ALLOWED, decided_by=tuple(decided), near_misses=_ordered(near), explained=explain)
+        return Decision(
+            Verdict.ALLOWED,
+            decided_by=tuple(decided),
+            near_misses=_ordered(near),
+            explained=explain,
+            assumptions=_rests_on(refs, decided, boundary_ok and session_ok, granted, grants),
+        )
 
     missing = list(missing)
     # Implicit deny: name every layer that lacked an allow, in AWS's evaluation order.
     if not granted:
-        if key and not same_account and action_l not in _CROSS_ACCOUNT_KMS:
+        if no_identity:
+            missing.append(Layer.KEY_POLICY if key else Layer.RESOURCE_POLICY)
+        elif key and not same_account and action_l not in _CROSS_ACCOUNT_KMS:
             missing.append(Layer.KEY_POLICY)
         elif needs_resource or not same_account:
             if not both:
@@ -486,15 +585,45 @@ def _conclude(
         if not missing:
             missing.append(Layer.IDENTITY_POLICY)
     partial: list[StatementRef] = []
+    rests_on: tuple[str, ...] = ()
     if refs is not None:
         partial = named(PRINCIPAL | ROLE | ACCOUNT) + refs.identity + refs.guards
+        rests_on = _rests_on(refs, partial, boundary_ok and session_ok, None if granted else False, grants)
     return Decision(
         Verdict.IMPLICIT_DENY,
         denied_by=tuple(missing),
         near_misses=_ordered(near),
         explained=explain,
         partial=tuple(partial),
+        assumptions=rests_on,
     )
+
+
+def _rests_on(
+    refs: _Refs, used: list[StatementRef], guards_ok: bool, granted: bool | None, grants: int
+) -> tuple[str, ...]:
+    """The assumptions (``kmslaunch.assumptions``) without which this verdict could differ: only choices that
+    mattered, so an allow that a statement naming the caller gives anyway rests on none. ``granted`` is None
+    when the verdict does not depend on the resource and identity side (an SCP or RCP refused). Explained
+    path only."""
+    out: list[str] = []
+    if not guards_ok and granted is not None:
+        # A boundary or session policy did not allow: the verdict turns on what escapes them.
+        if granted:
+            # Allowed past them only by statements that named the caller through "*", or by grants: no
+            # statement naming the user or session itself, which AWS documents as escaping them.
+            if not any(r.layer != "grant" and r not in refs.star for r in used):
+                if any(r in refs.star for r in used):
+                    # assumption principal-star-resource-policy-vs-boundary
+                    out.append("principal-star-resource-policy-vs-boundary")
+                if any(r.layer == "grant" for r in used):
+                    out.append("grants-and-boundaries")  # assumption grants-and-boundaries
+        elif grants & ROLE:
+            # A grant to the caller's role, held back by the boundary (assumption grants-and-boundaries).
+            out.append("grants-and-boundaries")
+    if any(r in refs.account_grants for r in used):
+        out.append("grant-to-account")  # assumption grant-to-account
+    return tuple(out)
 
 
 # Near misses on a condition or principal say more than one on an action another statement was written for.

@@ -16,6 +16,8 @@ def layer_name(ref: StatementRef) -> str:
 def describe_ref(ref: StatementRef) -> str:
     if ref.layer == "grant":
         return f"grant {ref.statement}"
+    if ref.layer == "rule":
+        return f"rule {ref.policy}: {ref.statement}"
     where = layer_name(ref)
     stmt = ref.statement if ref.statement.startswith("Statement[") else f'"{ref.statement}" (Statement[{ref.index}])'
     return f"{where} {ref.policy}: {ref.effect.value} {stmt}"
@@ -66,6 +68,10 @@ def render_decision(decision: Decision, *, message: str | None = None) -> list[s
     if decision.near_misses:
         lines.append("near misses (statements that failed on one element):")
         lines.extend(f"  - {describe_near_miss(n)}" for n in decision.near_misses)
+    if decision.assumptions:
+        # Where AWS documents nothing, the verdict is kmslaunch's choice: say which (kmslaunch assumptions).
+        word = "assumption" if len(decision.assumptions) == 1 else "assumptions"
+        lines.append(f"rests on {word} " + ", ".join(decision.assumptions) + " (see: kmslaunch assumptions)")
     return lines
 
 

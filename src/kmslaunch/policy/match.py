@@ -13,7 +13,7 @@ from typing import Any
 
 from kmslaunch.policy.decision import Element, Mismatch, NearMiss, StatementRef
 from kmslaunch.policy.grants import GRANT_OPERATIONS, Grant
-from kmslaunch.policy.model import Effect, Policy, PolicyType, Statement
+from kmslaunch.policy.model import Effect, Policy, PolicyType, PrincipalSpec, Statement
 from kmslaunch.policy.principals import Principal, PrincipalMatch, PrincipalType, match_principal, parse_principal
 from kmslaunch.policy.wildcard import compile_glob
 
@@ -67,8 +67,29 @@ def _principal_match(st: Statement, who: Principal, has_boundary: bool) -> Princ
         if st.effect is Effect.DENY and has_boundary:
             return PrincipalMatch.PRINCIPAL
         exempt = m in (PrincipalMatch.PRINCIPAL, PrincipalMatch.ROLE)
+        if exempt and st.effect is Effect.DENY and notprincipal_lacks_account(st.principal, who):
+            # assumption notprincipal-without-account: AWS says a NotPrincipal that names a user or role but not
+            # its account "might deny access to the entire account"; kmslaunch takes it that it does.
+            return PrincipalMatch.PRINCIPAL
         return PrincipalMatch.NONE if exempt else PrincipalMatch.PRINCIPAL
     return m
+
+
+def denies_by_assumption(st: Statement, who: Principal, has_boundary: bool) -> bool:
+    """A NotPrincipal Deny that applies to the caller only by assumption notprincipal-without-account."""
+    if not st.not_principal or st.principal is None or st.effect is not Effect.DENY or has_boundary:
+        return False
+    listed = match_principal(st.principal, who) in (PrincipalMatch.PRINCIPAL, PrincipalMatch.ROLE)
+    return listed and notprincipal_lacks_account(st.principal, who)
+
+
+def notprincipal_lacks_account(spec: PrincipalSpec, who: Principal) -> bool:
+    """A NotPrincipal that lists this IAM caller (its user, role or session ARN) without listing its account
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html: "you must
+    also specify the account ARN of the not-denied principal")."""
+    if who.account is None or who.type is PrincipalType.ACCOUNT or who.type is PrincipalType.SERVICE:
+        return False
+    return not any(e in (who.account, f"arn:{who.partition}:iam::{who.account}:root") for e in spec.aws)
 
 
 @dataclass(slots=True)
@@ -90,7 +111,7 @@ def scan_explain(
     near: list[NearMiss],
     has_boundary: bool,
 ) -> None:
-    needs_principal = policy.type in (PolicyType.KEY, PolicyType.RESOURCE, PolicyType.RCP, PolicyType.TRUST)
+    needs_principal = policy.type in _PRINCIPAL_TYPES
     for st in policy.statements:
         misses: list[Mismatch] = []
         if not _action_matches(st, action_l):
@@ -248,7 +269,9 @@ def _candidates(policy: Policy, action_l: str, resource: str, who: Principal, ha
 
 
 _EMPTY: dict[str, tuple[str, ...]] = {}
-_PRINCIPAL_TYPES = frozenset({PolicyType.KEY, PolicyType.RESOURCE, PolicyType.RCP, PolicyType.TRUST})
+_PRINCIPAL_TYPES = frozenset(
+    {PolicyType.KEY, PolicyType.RESOURCE, PolicyType.RCP, PolicyType.TRUST, PolicyType.VPC_ENDPOINT}
+)
 
 
 def eval_fast(

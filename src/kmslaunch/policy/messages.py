@@ -3,7 +3,8 @@
 AccessDenied messages, "Troubleshooting access denied error messages"
 (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html):
 ``User: <arn> is not authorized to perform: <action> on resource: <arn> because no <policy type> allows the
-<action> action`` and ``... with an explicit deny in a <policy type>``.
+<action> action`` and ``... with an explicit deny in a <policy type>``; for VPC endpoints "because no VPC endpoint
+policy allows the <action> action" and "with an explicit deny in a VPC endpoint policy".
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ _IMPLICIT = {
     Layer.SESSION_POLICY: "no session policy allows",
     Layer.SCP: "no service control policy allows",
     Layer.RCP: "no resource control policy allows",
+    Layer.VPC_ENDPOINT_POLICY: "no VPC endpoint policy allows",
 }
 _EXPLICIT = {
     Layer.KEY_POLICY: "a resource-based policy",
@@ -27,11 +29,14 @@ _EXPLICIT = {
     Layer.SESSION_POLICY: "a session policy",
     Layer.SCP: "a service control policy",
     Layer.RCP: "a resource control policy",
+    Layer.VPC_ENDPOINT_POLICY: "a VPC endpoint policy",
 }
-# AWS names one layer; with several, the first in its evaluation order.
+# AWS names one layer; with several, the first in its evaluation order (the VPC endpoint policy right after the
+# organization's: assumption vpc-endpoint-policy-evaluation).
 _ORDER = (
     Layer.SCP,
     Layer.RCP,
+    Layer.VPC_ENDPOINT_POLICY,
     Layer.KEY_POLICY,
     Layer.RESOURCE_POLICY,
     Layer.IDENTITY_POLICY,

@@ -34,6 +34,9 @@ class PolicyType(enum.Enum):
     SCP = "scp"
     RCP = "rcp"
     TRUST = "trust-policy"
+    # The policy of the VPC endpoint a request comes through
+    # (https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html).
+    VPC_ENDPOINT = "vpc-endpoint-policy"
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,9 @@ _STATEMENT_KEYS = {
 _PRINCIPAL_KEYS = ("AWS", "Service", "Federated", "CanonicalUser")
 # Policy types whose statements name a Principal; the others must not
 # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html).
-_NEEDS_PRINCIPAL = {PolicyType.RESOURCE, PolicyType.KEY, PolicyType.TRUST, PolicyType.RCP}
+# An endpoint policy "must contain a Principal element"
+# (https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html).
+_NEEDS_PRINCIPAL = {PolicyType.RESOURCE, PolicyType.KEY, PolicyType.TRUST, PolicyType.RCP, PolicyType.VPC_ENDPOINT}
 _GRANT_ACTIONS = ("kms:creategrant", "kms:listgrants", "kms:revokegrant")
 
 

@@ -11,20 +11,26 @@ Shape (any policy field may be absent; documents are JSON objects or strings, UR
 
 Optional extras: ``principal_arn`` (a session's role ARN with its path), ``principal_tags``, ``userid``,
 ``encryption_context``, ``key_manager`` ("AWS" or "CUSTOMER"), ``organization``
-({"management_account": "…", "id": "o-…"}).
+({"management_account": "…", "id": "o-…"}), ``resource_account`` (the owner of a resource whose ARN names no
+account; else ``aws:ResourceAccount`` from the context decides it), ``vpce_policy`` (the policy of the VPC
+endpoint the request comes through), ``vpce`` and ``vpc`` (that endpoint's id and its VPC's, which become
+``aws:SourceVpce`` and ``aws:SourceVpc``).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from kmslaunch.policy.errors import Issue, PolicyValidationError, Severity, error
+from kmslaunch.policy.catalog import KeyType, lookup_condition_key
+from kmslaunch.policy.errors import Issue, PolicyValidationError, Severity, error, warning
 from kmslaunch.policy.evaluate import Organization, PolicySet, Request
 from kmslaunch.policy.grants import Grant, parse_grant
 from kmslaunch.policy.model import Policy, PolicyType
 from kmslaunch.policy.parse import parse_policy
-from kmslaunch.policy.principals import PrincipalError, parse_principal
+from kmslaunch.policy.principals import PrincipalError, PrincipalType, parse_principal
 
 _FIELDS = {
     "principal",
@@ -44,7 +50,14 @@ _FIELDS = {
     "grants",
     "key_manager",
     "organization",
+    "resource_account",
+    "vpce_policy",
+    "vpce",
+    "vpc",
 }
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_VPCE_ID = re.compile(r"^vpce-[0-9a-f]{8,17}$")
+_VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 
 
 def context_value(value: object) -> tuple[str, ...] | None:
@@ -72,9 +85,25 @@ def normalise_context(raw: Mapping[str, Any], path: str, issues: list[Issue]) ->
         v = context_value(value)
         if v is None:
             issues.append(error(f"{path}.{key}", "expected a string, number, boolean or a list of them"))
-        else:
-            ctx[str(key).lower()] = v
+            continue
+        known = lookup_condition_key(str(key))
+        if known is not None and known.type is KeyType.IP:
+            # An IPAddress key (aws:SourceIp, aws:VpcSourceIp) carries the address a request came from: one
+            # address, never a range (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-sourceip).
+            bad = [x for x in v if not _is_ip_address(x)]
+            if bad:
+                issues.append(error(f"{path}.{key}", f'"{bad[0]}" is not an IP address (expected e.g. 203.0.113.10)'))
+                continue
+        ctx[str(key).lower()] = v
     return ctx
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def load_request(data: object, source: str) -> tuple[Request, PolicySet, tuple[Issue, ...]]:
@@ -120,12 +149,38 @@ def load_request(data: object, source: str) -> tuple[Request, PolicySet, tuple[I
             )
         except PrincipalError as exc:
             issues.append(error("principal", str(exc)))
+    if principal is not None and principal.type is PrincipalType.ANONYMOUS and action:
+        service = action.split(":", 1)[0].lower()
+        if service != "s3":
+            # "Every interaction with Amazon S3 is either authenticated or anonymous"
+            # (https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-authenticating-requests.html); other APIs take
+            # only signed requests (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html).
+            issues.append(
+                warning(
+                    "principal",
+                    f"an anonymous caller: {service} takes only signed requests, so AWS would refuse this before "
+                    "any policy is read",
+                )
+            )
 
     ctx_raw = data.get("context") or {}
     if not isinstance(ctx_raw, Mapping):
         issues.append(error("context", "expected an object"))
         ctx_raw = {}
     ctx = normalise_context(ctx_raw, "context", issues)
+    # The VPC endpoint the request comes through, and its VPC: aws:SourceVpce and aws:SourceVpc, unless the
+    # context gives them (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-sourcevpce).
+    for name, key, pattern, example in (
+        ("vpce", "aws:sourcevpce", _VPCE_ID, "vpce-1a2b3c4d"),
+        ("vpc", "aws:sourcevpc", _VPC_ID, "vpc-1a2b3c4d"),
+    ):
+        given = text(name, False)
+        if given is None:
+            continue
+        if not pattern.match(given):
+            issues.append(error(name, f'"{given}" is not a {name.upper()} id (expected e.g. {example})'))
+        else:
+            ctx.setdefault(key, (given,))
     enc = data.get("encryption_context")
     if enc is None:
         # The request's encryption context, recovered (case preserved) from kms:EncryptionContext:<k> keys.
@@ -188,6 +243,9 @@ def load_request(data: object, source: str) -> tuple[Request, PolicySet, tuple[I
             PolicyType.PERMISSIONS_BOUNDARY,
             "permissions_boundary",
         )
+    vpce_policy = None
+    if data.get("vpce_policy") is not None:
+        vpce_policy = policy(data["vpce_policy"], "vpce_policy", PolicyType.VPC_ENDPOINT, "vpce_policy")
     identity = policy_list("identity_policies", PolicyType.IDENTITY)
     session = policy_list("session_policies", PolicyType.SESSION)
     scps = levels("scps", PolicyType.SCP)
@@ -202,6 +260,11 @@ def load_request(data: object, source: str) -> tuple[Request, PolicySet, tuple[I
         issues.extend(gi)
         if grant is not None:
             grants.append(grant)
+    # The owner of a resource whose ARN names no account (S3: arn:aws:s3:::bucket); else aws:ResourceAccount
+    # from the context, else the ARN's account.
+    owner = text("resource_account", False)
+    if owner is not None and not _ACCOUNT_ID.match(owner):
+        issues.append(error("resource_account", f'"{owner}" is not an account id (expected 12 digits)'))
     manager = data.get("key_manager", "CUSTOMER")
     if manager not in ("AWS", "CUSTOMER"):
         issues.append(error("key_manager", 'expected "AWS" or "CUSTOMER"'))
@@ -217,6 +280,8 @@ def load_request(data: object, source: str) -> tuple[Request, PolicySet, tuple[I
         scps=scps,
         rcps=rcps,
         grants=tuple(grants),
+        resource_account=owner,
+        vpc_endpoint=vpce_policy,
         key_managed_by_aws=manager == "AWS",
         organization=org,
         resource_policy_required=is_trust,

@@ -22,7 +22,7 @@ from kmslaunch.wire.protocols import (
 )
 from kmslaunch.wire.sigv4 import SigV4Error, error_response, service_from_request, verify
 
-from .handlers import HANDLERS, UNAUTHORIZED_OK
+from .handlers import HANDLERS
 from .handlers.base import ApiError, Ctx
 from .state import State
 
@@ -137,7 +137,7 @@ def _handle_signed(
         output: dict[str, Any] = {}
         try:
             output = handler(ctx, params)
-            if not ctx.authorized and (service, operation) not in UNAUTHORIZED_OK:
+            if not ctx.authorized:
                 # A handler that forgot to authorize must never answer: fail closed.
                 log.error("%s:%s answered without authorizing; refusing", service, operation)
                 raise ApiError("InternalFailure", f"{service}:{operation} did not authorize the request", 500)

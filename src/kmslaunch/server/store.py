@@ -106,6 +106,8 @@ class Store:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_text(content, encoding="utf-8")
                 world = load_snapshot(root, clock=clock, ids=ids).world
+                # The endpoint's state is the whole world: what it lacks does not exist (InvalidAMIID.NotFound).
+                world.partial = False
             last = int(self.get_meta("last_event_id") or 0)
             for account, region, event in self.db.execute(
                 "SELECT account, region, event FROM trail WHERE id > ? ORDER BY id", (last,)

@@ -37,6 +37,7 @@ EC2_TEMPLATES = "ec2/describe-launch-templates.json"
 EC2_TEMPLATE_VERSIONS = "ec2/describe-launch-template-versions"
 EBS_BY_DEFAULT = "ec2/get-ebs-encryption-by-default.json"
 EBS_DEFAULT_KEY = "ec2/get-ebs-default-kms-key-id.json"
+EC2_VPC_ENDPOINTS = "ec2/describe-vpc-endpoints.json"
 
 ASG_GROUPS = "autoscaling/describe-auto-scaling-groups.json"
 ASG_CONFIGURATIONS = "autoscaling/describe-launch-configurations.json"

@@ -51,6 +51,7 @@ def load_snapshot(path: Path, *, clock: Clock | None = None, ids: Ids | None = N
     # Ids made while simulating on this world must not repeat the snapshot's own (a new instance or key with
     # the id of an existing one would replace it): seed the generator from the snapshot's contents.
     world = World(clock=clock or Clock(), ids=ids or Ids(seed=_seed(root)))
+    world.partial = True
     meta = loader.meta(world)
     entries = sorted(root.iterdir())
     accounts = [e for e in entries if e.is_dir() and L.ACCOUNT_RE.match(e.name)]
@@ -111,7 +112,7 @@ class _Loader(IamLoader, KmsLoader, Ec2Loader, OrgLoader):
                 if name not in acct.regions:
                     region = acct.region(name)
                     region.kms.known = False
-                    region.ec2.defaults.known = False
+                    region.ec2.defaults.known = region.ec2.defaults.by_default_known = False
                     region.trail.known = False
                     self.unknown.append(
                         f"account {acct.account_id}: region {name} was not collected: its KMS keys, EC2 resources "

@@ -1,13 +1,15 @@
-"""EC2 (images, snapshots, volumes, instances, launch templates, EBS defaults) and Auto Scaling into the world."""
+"""EC2 (images, snapshots, volumes, instances, launch templates, EBS defaults, VPC endpoints) and Auto Scaling into
+the world."""
 
 from __future__ import annotations
 
+from kmslaunch.policy.model import PolicyType
 from kmslaunch.snapshot import layout as L
 from kmslaunch.snapshot.jsonio import Node
 from kmslaunch.snapshot.layout import LT_ID_TAG, LT_VERSION_TAG
 from kmslaunch.snapshot.reader import Reader
 from kmslaunch.world.autoscaling import AutoScalingGroup, LaunchConfiguration, ScalingActivity, default_slr_arn
-from kmslaunch.world.ec2 import Attachment, Image, Instance, LaunchTemplate, Volume
+from kmslaunch.world.ec2 import Attachment, Image, Instance, LaunchTemplate, Volume, VpcEndpoint
 from kmslaunch.world.ec2 import Snapshot as EbsSnapshot
 from kmslaunch.world.instances import InstanceState
 from kmslaunch.world.world import Region, World
@@ -58,6 +60,7 @@ class Ec2Loader(Reader):
         by_default = read(L.EBS_BY_DEFAULT, "whether EBS encrypts new volumes by default is unknown")
         default_key = read(L.EBS_DEFAULT_KEY, "the region's default EBS key is unknown")
         ec2.defaults.known = by_default is not None and default_key is not None
+        ec2.defaults.by_default_known = by_default is not None
         if by_default is not None:
             enabled = by_default["EbsEncryptionByDefault"].boolean(required=True)
             ec2.defaults.encryption_by_default = bool(enabled)
@@ -65,6 +68,39 @@ class Ec2Loader(Reader):
             ref = default_key["KmsKeyId"].text(required=True, what="a key id, key ARN, alias name or alias ARN")
             if ref:
                 ec2.defaults.default_kms_key_id = ref
+        # Optional (snapshots made before kmslaunch collected it have none): no launch depends on it.
+        endpoints = self.read(f"{base}/{L.EC2_VPC_ENDPOINTS}", who, L.EC2_VPC_ENDPOINTS, None)
+        ec2.vpc_endpoints_known = endpoints is not None
+        if endpoints is not None:
+            for n in endpoints["VpcEndpoints"].objects("a VPC endpoint"):
+                endpoint = self.vpc_endpoint(n)
+                if endpoint is not None:
+                    ec2.vpc_endpoints[endpoint.endpoint_id] = endpoint
+
+    def vpc_endpoint(self, n: Node) -> VpcEndpoint | None:
+        endpoint_id = n["VpcEndpointId"].text(required=True)
+        vpc_id, service = n["VpcId"].text(required=True), n["ServiceName"].text(required=True)
+        kind, state, owner, created = (
+            n["VpcEndpointType"].text(),
+            n["State"].text(),
+            n["OwnerId"].text(),
+            n["CreationTimestamp"].time(),
+        )
+        policy = None
+        if not n["PolicyDocument"].missing:
+            policy = self.document(n["PolicyDocument"], PolicyType.VPC_ENDPOINT, endpoint_id or "vpc endpoint")
+        if endpoint_id is None or vpc_id is None or service is None:
+            return None
+        return VpcEndpoint(
+            endpoint_id=endpoint_id,
+            vpc_id=vpc_id,
+            service_name=service,
+            endpoint_type=kind or "Interface",
+            state=state or "available",
+            policy=policy,
+            owner_id=owner or "",
+            creation_timestamp=created or "",
+        )
 
     def image(self, n: Node) -> Image | None:
         image_id, owner = n["ImageId"].text(required=True), n["OwnerId"].text(required=True)

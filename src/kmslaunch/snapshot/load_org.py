@@ -25,21 +25,29 @@ class OrgLoader(Reader):
             return
         node = self.read(L.ORG_DESCRIBE)
         if node is None:
+            # A member account's view: the organization's description is missing, but whatever parents and
+            # policies were collected still govern its accounts (Organization.gaps names what is missing).
             if not (self.root / L.ORG_DESCRIBE).is_file():
                 self.unknown.append(
-                    f"{L.ORG_DESCRIBE} is missing: the organization, its SCPs and RCPs are unknown "
+                    f"{L.ORG_DESCRIBE} is missing: the organization and its management account are unknown "
                     "(collect from the management account)"
                 )
             org.known = False
-            return
-        if node["Organization"].obj():
+        elif node["Organization"].obj():
             o = node["Organization"]
             org.org_id = o["Id"].text(required=True, what="an organization id")
             org.management_account = o["MasterAccountId"].text()
         else:
             node["Organization"].problem("missing: expected the organization")
-        roots = self.read(
-            L.ORG_ROOTS, "organization", L.ORG_ROOTS, "the organization's root is unknown: no SCP applies"
+        roots = (
+            self.read(
+                L.ORG_ROOTS,
+                "organization",
+                L.ORG_ROOTS,
+                "the organization's root is unknown: the SCPs and RCPs above the collected levels are unknown",
+            )
+            if org.known
+            else self.read(L.ORG_ROOTS)
         )
         if roots is not None:
             for r in roots["Roots"].objects("a root")[:1]:
@@ -55,8 +63,12 @@ class OrgLoader(Reader):
         for kind in (SCP, RCP):
             for f in json_files(self.root / L.ORG_TARGET_POLICIES / kind):
                 listed = self.read(f"{L.ORG_TARGET_POLICIES}/{kind}/{f.name}")
+                if listed is not None:
+                    org.listed.add((kind, f.stem))
                 for p in listed["Policies"].objects("a policy summary") if listed else []:
                     pid = p["Id"].text(required=True, what="a policy id")
+                    if pid:
+                        org.listed_type[pid] = kind
                     if pid and pid not in org.attachments.setdefault(f.stem, []):
                         org.attachments[f.stem].append(pid)
         for f in json_files(self.root / L.ORG_POLICY):

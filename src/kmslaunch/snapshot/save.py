@@ -21,7 +21,7 @@ from kmslaunch.snapshot.layout import LT_ID_TAG, LT_VERSION_TAG
 from kmslaunch.world.autoscaling import AutoScaling
 from kmslaunch.world.cloudtrail import Trail
 from kmslaunch.world.documents import Document
-from kmslaunch.world.ec2 import Ec2, Image, Instance, LaunchTemplate, Snapshot, Volume
+from kmslaunch.world.ec2 import Ec2, Image, Instance, LaunchTemplate, Snapshot, Volume, VpcEndpoint
 from kmslaunch.world.iam import Group, Iam, ManagedPolicy, Role, User
 from kmslaunch.world.kms import Key, Kms
 from kmslaunch.world.organizations import RCP, SCP, OrgPolicy
@@ -138,6 +138,7 @@ def _uncollected(region: Region) -> bool:
         and not ec2.defaults.known
         and not region.trail.known
         and not (ec2.images or ec2.snapshots or ec2.volumes or ec2.instances or ec2.launch_templates)
+        and not ec2.vpc_endpoints
         and not (asg.groups or asg.launch_configurations)
     )
 
@@ -295,12 +296,36 @@ def _ec2(
     for t in templates:
         if _safe(t.template_id, "launch template id", problems, root):
             files[(*_rel(base, L.EC2_TEMPLATE_VERSIONS), f"{t.template_id}.json")] = _template_versions(t)
-    if ec2.defaults.known:
+    if ec2.defaults.known or ec2.defaults.by_default_known:
         files[_rel(base, L.EBS_BY_DEFAULT)] = {
             "EbsEncryptionByDefault": ec2.defaults.encryption_by_default,
             "SseType": "sse-ebs",
         }
+    if ec2.defaults.known:
         files[_rel(base, L.EBS_DEFAULT_KEY)] = {"KmsKeyId": ec2.defaults.default_kms_key_id}
+    # No endpoints and an uncollected file mean the same to kmslaunch (no launch depends on them): written when any.
+    if ec2.vpc_endpoints_known and ec2.vpc_endpoints:
+        files[_rel(base, L.EC2_VPC_ENDPOINTS)] = {
+            "VpcEndpoints": [_vpc_endpoint(ec2.vpc_endpoints[e]) for e in sorted(ec2.vpc_endpoints)]
+        }
+
+
+def _vpc_endpoint(e: VpcEndpoint) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "VpcEndpointId": e.endpoint_id,
+        "VpcEndpointType": e.endpoint_type,
+        "VpcId": e.vpc_id,
+        "ServiceName": e.service_name,
+        "State": e.state,
+    }
+    if e.policy is not None:
+        # DescribeVpcEndpoints returns the policy as a JSON string.
+        out["PolicyDocument"] = json.dumps(e.policy.raw)
+    if e.owner_id:
+        out["OwnerId"] = e.owner_id
+    if e.creation_timestamp:
+        out["CreationTimestamp"] = e.creation_timestamp
+    return out
 
 
 def _image(i: Image) -> dict[str, Any]:
@@ -503,39 +528,45 @@ def lookup_event(rec: dict[str, Any]) -> dict[str, Any]:
 
 def _organization(world: World, files: Files, problems: list[Problem], root: str) -> None:
     org = world.organization
-    if not org.known or org.org_id is None:
-        return  # unknown: nothing written; not in an organization: recorded in snapshot.json's errors
+    if org.known and org.org_id is None:
+        return  # not in an organization: recorded in snapshot.json's errors
     p = world.partition
     mgmt = org.management_account
-    desc: dict[str, Any] = {"Id": org.org_id, "Arn": f"arn:{p}:organizations::{mgmt or ''}:organization/{org.org_id}"}
-    desc["FeatureSet"] = "ALL"
-    if mgmt:
-        desc["MasterAccountArn"] = f"arn:{p}:organizations::{mgmt}:account/{org.org_id}/{mgmt}"
-        desc["MasterAccountId"] = mgmt
-    files[tuple(L.ORG_DESCRIBE.split("/"))] = {"Organization": desc}
+    if org.known and org.org_id is not None:
+        desc: dict[str, Any] = {
+            "Id": org.org_id,
+            "Arn": f"arn:{p}:organizations::{mgmt or ''}:organization/{org.org_id}",
+        }
+        desc["FeatureSet"] = "ALL"
+        if mgmt:
+            desc["MasterAccountArn"] = f"arn:{p}:organizations::{mgmt}:account/{org.org_id}/{mgmt}"
+            desc["MasterAccountId"] = mgmt
+        files[tuple(L.ORG_DESCRIBE.split("/"))] = {"Organization": desc}
+    # A member's partial view (no description) keeps what it holds: parents and policies are written anyway.
     if org.root_id:
         kinds = [k for k in (SCP, RCP) if any(pol.type == k for pol in org.policies.values())]
-        files[tuple(L.ORG_ROOTS.split("/"))] = {
-            "Roots": [
-                {
-                    "Id": org.root_id,
-                    "Arn": f"arn:{p}:organizations::{mgmt or ''}:root/{org.org_id}/{org.root_id}",
-                    "Name": "Root",
-                    "PolicyTypes": [{"Type": k, "Status": "ENABLED"} for k in kinds],
-                }
-            ]
-        }
+        summary: dict[str, Any] = {"Id": org.root_id}
+        if org.org_id is not None:
+            summary["Arn"] = f"arn:{p}:organizations::{mgmt or ''}:root/{org.org_id}/{org.root_id}"
+        summary["Name"] = "Root"
+        summary["PolicyTypes"] = [{"Type": k, "Status": "ENABLED"} for k in kinds]
+        files[tuple(L.ORG_ROOTS.split("/"))] = {"Roots": [summary]}
     for child in sorted(org.parents):
         if _safe(child, "organization child id", problems, root):
             parent = org.parents[child]
-            kind = "ROOT" if parent == org.root_id else "ORGANIZATIONAL_UNIT"
+            is_root = parent == org.root_id if org.root_id else parent.startswith("r-")
+            kind = "ROOT" if is_root else "ORGANIZATIONAL_UNIT"
             files[(*L.ORG_PARENTS.split("/"), f"{child}.json")] = {"Parents": [{"Id": parent, "Type": kind}]}
     for target in sorted(org.attachments):
         if not _safe(target, "organization target id", problems, root):
             continue
         for kind in (SCP, RCP):
-            attached = [org.policies[pid] for pid in org.attachments[target] if pid in org.policies]
-            summaries = [_summary(pol) for pol in attached if pol.type == kind]
+            # A policy listed but never described keeps its listing (its Id and Type), so it stays unknown.
+            summaries = [
+                _summary(org.policies[pid]) if pid in org.policies else {"Id": pid, "Type": kind}
+                for pid in org.attachments[target]
+                if (org.policies[pid].type if pid in org.policies else org.listed_type.get(pid)) == kind
+            ]
             if summaries:
                 files[(*L.ORG_TARGET_POLICIES.split("/"), kind, f"{target}.json")] = {"Policies": summaries}
     for pid in sorted(org.policies):

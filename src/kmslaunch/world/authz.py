@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from kmslaunch.policy.decision import Decision
 from kmslaunch.policy.evaluate import Organization as EvalOrganization
 from kmslaunch.policy.evaluate import PolicySet, Request, authorize
-from kmslaunch.policy.model import Policy, PolicyType
-from kmslaunch.policy.parse import parse_policy
+from kmslaunch.policy.model import Policy
 from kmslaunch.policy.principals import Principal, PrincipalType, parse_principal
 from kmslaunch.world.iam import Iam
 from kmslaunch.world.kms import Key, KeyManager
 from kmslaunch.world.organizations import RCP, SCP
+from kmslaunch.world.unknowns import Could, Unknown
 from kmslaunch.world.world import World
 
 
@@ -29,13 +29,9 @@ class Authorized:
     request: Request
     policies: PolicySet
     decision: Decision
-
-
-ROOT_POLICY = parse_policy(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
-    PolicyType.IDENTITY,
-    "root user",
-)
+    # What the world does not know about this request's policies (world/unknowns.py): the decision was made
+    # without them, and the answer must say so.
+    unknowns: tuple[Unknown, ...] = ()
 
 
 def principal_in_world(world: World, arn: str) -> Principal:
@@ -72,9 +68,9 @@ def identity_policies(iam: Iam, who: Principal) -> tuple[tuple[Policy, ...], Pol
                 docs.append(mp.document.policy)
 
     if who.type is PrincipalType.ACCOUNT:
-        # The root user has every permission in its own account; only SCPs (and, for KMS, the key policy) limit
-        # it (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user.html).
-        return (ROOT_POLICY,), None
+        # The root user has no identity policies: its full access is the engine's rule (RULE_ROOT_USER), limited
+        # by SCPs and, for KMS, the key policy (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user.html).
+        return (), None
     if who.type is PrincipalType.USER and who.name in iam.users:
         user = iam.users[who.name]
         docs.extend(d.policy for d in user.inline.values())
@@ -134,4 +130,46 @@ def authorize_in_world(
     """Decide one request against the world's policies."""
     req = Request(who, action, resource, dict(context or {}), encryption_context)
     ps = policy_set(world, who, resource, key)
-    return Authorized(req, ps, authorize(req, ps, explain=explain))
+    return Authorized(req, ps, authorize(req, ps, explain=explain), gaps(world, who, resource, key))
+
+
+def gaps(world: World, who: Principal, resource: str, key: Key | None) -> tuple[Unknown, ...]:
+    """What the world leaves unknown about the policies of one request: the caller's IAM, the SCPs on the
+    caller's path, the RCPs on the resource's, the key's policy and grants."""
+    out: list[Unknown] = []
+    org = world.organization
+    if who.account and not who.is_service_linked_role and who.account != org.management_account:
+        # SCPs govern every principal of a member account but service-linked roles
+        # (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps.html).
+        out.extend(org.gaps(who.account, SCP))
+    if who.account and who.type in (PrincipalType.USER, PrincipalType.ASSUMED_ROLE):
+        acct = world.accounts.get(who.account)
+        if not who.is_ec2_infrastructure and (acct is None or not acct.iam.known):
+            out.append(
+                Unknown(
+                    f"the IAM policies of {who.arn} (account {who.account}'s IAM is not in the snapshot)",
+                    Could.EITHER,
+                    f"collect account {who.account}'s IAM: aws iam get-account-authorization-details",
+                    "identity-policy",
+                )
+            )
+    res_acct = resource.split(":")[4] if resource.count(":") >= 5 else None
+    if res_acct and not (key is not None and key.manager is KeyManager.AWS):
+        # RCPs do not govern AWS managed keys (https://docs.aws.amazon.com/organizations/latest/userguide/
+        # orgs_manage_policies_rcps.html).
+        out.extend(u for u in org.gaps(res_acct, RCP) if u.layer != "scp")
+    if key is not None:
+        if not key.policy_known:
+            out.append(
+                Unknown(
+                    f"the key policy of {key.arn}",
+                    Could.EITHER,
+                    f"aws kms get-key-policy --key-id {key.arn} --policy-name default",
+                    "key-policy",
+                )
+            )
+        if not key.grants_known:
+            out.append(
+                Unknown(f"the grants of {key.arn}", Could.ALLOW, f"aws kms list-grants --key-id {key.arn}", "grants")
+            )
+    return tuple(out)

@@ -77,3 +77,38 @@ class RandomIds(Ids):
 
     def event_id(self) -> str:
         return str(uuid.uuid4())
+
+
+class ReusedIds(Ids):
+    """Ids that hand out given EC2 ids first, once each, then those of ``inner``: replaying how an existing
+    instance was launched names that instance and its volumes as the account shows them. Every other id, and
+    any id of a prefix once its given ones are used, comes from ``inner``, so nothing else ever reuses one."""
+
+    def __init__(self, inner: Ids, given: dict[str, list[str]]) -> None:
+        super().__init__(inner.seed, inner._counters)
+        self.inner = inner
+        self.given = {prefix: list(ids) for prefix, ids in given.items()}
+
+    def ec2(self, prefix: str) -> str:
+        pending = self.given.get(prefix)
+        if pending:
+            return pending.pop(0)
+        return self.inner.ec2(prefix)
+
+    def key_id(self) -> str:
+        return self.inner.key_id()
+
+    def grant_id(self) -> str:
+        return self.inner.grant_id()
+
+    def request_id(self) -> str:
+        return self.inner.request_id()
+
+    def event_id(self) -> str:
+        return self.inner.event_id()
+
+    def unique_id(self, prefix: str) -> str:
+        return self.inner.unique_id(prefix)
+
+    def access_key(self) -> tuple[str, str]:
+        return self.inner.access_key()

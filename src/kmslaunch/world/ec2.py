@@ -1,11 +1,12 @@
-"""EC2 and EBS: images with block device mappings, snapshots, volumes, instances, launch templates, and the
-region's EBS encryption defaults."""
+"""EC2 and EBS: images with block device mappings, snapshots, volumes, instances, launch templates, the
+region's EBS encryption defaults, and VPC endpoints with their policies."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmslaunch.world.documents import Document
 from kmslaunch.world.instances import InstanceEvent, InstanceState, transition
 
 
@@ -146,7 +147,24 @@ class EbsDefaults:
 
     encryption_by_default: bool = False
     default_kms_key_id: str = "alias/aws/ebs"
-    known: bool = True
+    known: bool = True  # both answers read
+    by_default_known: bool = True  # GetEbsEncryptionByDefault read (the key may still be unknown)
+
+
+@dataclass
+class VpcEndpoint:
+    """A VPC endpoint as DescribeVpcEndpoints shows it; ``policy`` is its endpoint policy (interface and gateway
+    endpoints of AWS services have one, the default allowing full access:
+    https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html)."""
+
+    endpoint_id: str
+    vpc_id: str
+    service_name: str  # com.amazonaws.us-east-1.kms
+    endpoint_type: str = "Interface"
+    state: str = "available"
+    policy: Document | None = None
+    owner_id: str = ""
+    creation_timestamp: str = ""
 
 
 @dataclass
@@ -159,6 +177,17 @@ class Ec2:
     instances: dict[str, Instance] = field(default_factory=dict)
     launch_templates: dict[str, LaunchTemplate] = field(default_factory=dict)  # by id
     defaults: EbsDefaults = field(default_factory=EbsDefaults)
+    vpc_endpoints: dict[str, VpcEndpoint] = field(default_factory=dict)  # by id
+    vpc_endpoints_known: bool = True  # False when a snapshot had no describe-vpc-endpoints.json
+
+    def endpoint_for(self, service: str, vpc_id: str | None = None) -> VpcEndpoint | None:
+        """The available interface endpoint of ``service`` (``kms``) in the region, of ``vpc_id`` when given."""
+        for e in self.vpc_endpoints.values():
+            if e.endpoint_type != "Interface" or e.state.lower() != "available":
+                continue
+            if e.service_name.rsplit(".", 1)[-1] == service and (vpc_id is None or e.vpc_id == vpc_id):
+                return e
+        return None
 
     def template(self, template_id: str | None = None, name: str | None = None) -> LaunchTemplate | None:
         if template_id:

@@ -48,6 +48,9 @@ class World:
     # ARN: they narrow that session's identity permissions
     # (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html#policies_session).
     session_policies: dict[str, tuple[Policy, ...]] = field(default_factory=dict)
+    # A world read from a snapshot holds what its collector could see: an AMI or snapshot it lacks may still
+    # exist (Amazon's and Marketplace AMIs are not the account's to list), so "not found" means "unknown".
+    partial: bool = False
 
     def account(self, account_id: str) -> Account:
         """The account, created empty on first use."""

@@ -14,6 +14,3 @@ HANDLERS: dict[str, dict[str, Handler]] = {
     "ec2": ec2.HANDLERS,
     "autoscaling": autoscaling.HANDLERS,
 }
-
-# Operations AWS serves without any permission (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
-UNAUTHORIZED_OK = frozenset({("sts", "GetCallerIdentity")})

@@ -16,8 +16,9 @@ from .base import ApiError, Ctx, Handler, required
 
 
 def get_caller_identity(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
-    # "No permissions are required to perform this operation."
-    # (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html)
+    # Authorized like every call: the engine's rule says it needs no permission and cannot be denied
+    # (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
+    ctx.authorize("sts:GetCallerIdentity", "*")
     who = ctx.caller
     userid = who.userid or (who.account or "")
     return {"UserId": userid, "Account": who.account, "Arn": who.arn}
