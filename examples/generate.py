@@ -12,10 +12,41 @@ import shutil
 import sys
 from pathlib import Path
 
-from kmslaunch.launch.request import simulate
+from kmslaunch.launch.request import LaunchRequest, simulate
 from kmslaunch.launch.result import LaunchKind
 from kmslaunch.scenarios import SCENARIOS
 from kmslaunch.snapshot.save import save_snapshot
+from kmslaunch.world.world import World
+
+
+def _as(req: LaunchRequest) -> str:
+    return f" --as {req.caller}" if req.caller else ""
+
+
+def _ip(req: LaunchRequest) -> str:
+    return f" --source-ip {req.source_ip}" if req.source_ip else ""
+
+
+def _launch_args(
+    world: World, name: str, req: LaunchRequest, instance: str | None
+) -> tuple[str, list[str], list[Path]]:
+    """How the example's README names its launch: the LAUNCH options the doctor and fix replay it with, extra
+    simulate commands, and the input files they read (written next to the snapshot)."""
+    folder = f"examples/{name}"
+    if req.kind is LaunchKind.AUTO_SCALING:
+        assert req.group is not None
+        group = world.account(req.account).region(req.region).autoscaling.groups[req.group]
+        if group.eks_nodegroup:
+            cluster, nodegroup = group.eks_nodegroup
+            return f"--eks-nodegroup {cluster}/{nodegroup}", [f"--asg {req.group}"], []
+        return f"--asg {req.group}", [], []
+    if req.kind is LaunchKind.START_INSTANCES:
+        return f"--start-instances {req.instance_id}{_as(req)}{_ip(req)}", [], []
+    if req.form in ("create-fleet", "request-spot-instances"):
+        file = f"{folder}/{req.form}.json"
+        return f"--{req.form} {file}{_as(req)}{_ip(req)}", [], [Path(f"{req.form}.json")]
+    file = f"{folder}/run-instances.json"
+    return f"--instance {instance}", [f"--run-instances {file}{_as(req)}{_ip(req)}"], [Path("run-instances.json")]
 
 
 def write_examples(root: Path) -> list[Path]:
@@ -29,27 +60,24 @@ def write_examples(root: Path) -> list[Path]:
         folder.mkdir(parents=True)
         written += save_snapshot(world, folder / "snapshot", meta={"collected_at": "2026-01-15T09:31:00Z"})
         instance = result.instance_ids[0] if result.instance_ids else None
-        if req.kind is LaunchKind.AUTO_SCALING:
-            replay = f"--asg {req.group}"
-        else:
-            (folder / "run-instances.json").write_text(json.dumps(req.params, indent=4) + "\n")
-            written.append(folder / "run-instances.json")
-            replay = f"--instance {instance}"
+        replay, simulations, inputs = _launch_args(world, scenario.name, req, instance)
+        for rel in inputs:
+            (folder / rel).write_text(json.dumps(req.params, indent=4) + "\n")
+            written.append(folder / rel)
         lines = [
             f"# {scenario.title}",
             "",
             f"Source: {scenario.doc}",
+            "",
+            f"Launched as: `{result.principal}` (EC2 makes the volumes' KMS calls as this identity; the instance "
+            "identity decrypts).",
             "",
             f"The snapshot is the account right after the launch: the instance is `{result.outcome.state}`.",
             "",
             "```sh",
             f"kmslaunch doctor examples/{scenario.name}/snapshot {replay}",
         ]
-        if req.kind is not LaunchKind.AUTO_SCALING:
-            lines.append(
-                f"kmslaunch simulate examples/{scenario.name}/snapshot --run-instances "
-                f"examples/{scenario.name}/run-instances.json --as {req.caller} --source-ip {req.source_ip}"
-            )
+        lines += [f"kmslaunch simulate examples/{scenario.name}/snapshot {args}" for args in simulations]
         lines += [
             f"kmslaunch fix examples/{scenario.name}/snapshot {replay} --out /tmp/{scenario.name}-fixed",
             "```",

@@ -16,6 +16,8 @@ from kmslaunch.launch.params import parse_block_devices
 from kmslaunch.launch.request import LaunchRequest
 from kmslaunch.launch.result import LaunchKind
 from kmslaunch.policy.grants import parse_grant
+from kmslaunch.policy.model import PolicyType
+from kmslaunch.policy.parse import parse_policy
 from kmslaunch.world import builder as b
 from kmslaunch.world.autoscaling import LaunchConfiguration
 from kmslaunch.world.ec2 import Attachment, Image, Instance, Snapshot, Volume
@@ -127,10 +129,12 @@ def build(spec: dict[str, Any]) -> tuple[World, Refs]:
                 c["ImageId"],
                 c.get("InstanceType", "t3.micro"),
                 parse_block_devices(c.get("BlockDeviceMappings"), "case", "BlockDeviceMappings"),
+                spot_price=c.get("SpotPrice"),
             )
-        b.add_auto_scaling_group(
+        group = b.add_auto_scaling_group(
             w, ACCOUNT, REGION, name, launch_template=lt, launch_configuration=lc, slr_suffix=g.get("slr_suffix")
         )
+        group.tags.update(g.get("tags") or {})
     for raw_grant in spec.get("grants") or []:
         g = refs.sub(raw_grant)
         key = w.key_by_arn(g.pop("Key"))
@@ -194,7 +198,13 @@ def build(spec: dict[str, Any]) -> tuple[World, Refs]:
 
 
 def launch(spec: dict[str, Any], refs: Refs) -> LaunchRequest:
+    """``form`` (create-fleet, request-spot-instances), ``session_policies`` (documents), ``dry_run`` (AttachVolume)
+    as LaunchRequest has them; the rest by name."""
     s = refs.sub(spec)
+    policies = tuple(
+        parse_policy(doc, PolicyType.SESSION, f"session policy {i}")
+        for i, doc in enumerate(s.get("session_policies") or [])
+    )
     return LaunchRequest(
         kind=LaunchKind(s.get("kind", "RunInstances")),
         account=str(s.get("account", ACCOUNT)),
@@ -207,6 +217,9 @@ def launch(spec: dict[str, Any], refs: Refs) -> LaunchRequest:
         count=s.get("count", 1),
         volume_id=s.get("volume"),
         device=s.get("device"),
+        form=s.get("form", "run-instances"),
+        dry_run=bool(s.get("dry_run", False)),
+        session_policies=policies,
     )
 
 

@@ -7,7 +7,9 @@
 ``activity``: the StatusCode of the Auto Scaling activity; ``context``: {call index: {key: value}} that must hold
 (``kms:EncryptionContext:<k>`` keys are read from the call's encryption context); ``view_state``: the State of the
 resource the matching describe call shows (describe-volumes, describe-snapshots, describe-images), whose id
-expectations can name as ``new:volume``, ``new:snapshot`` or ``new:image``.
+expectations can name as ``new:volume``, ``new:snapshot`` or ``new:image``; ``principal``: who the launch ran as;
+``notes``: text each of which some note of the result contains; ``trail_error``: the errorCode of the API call's
+CloudTrail record; ``created``: how many instances the world holds after the launch.
 """
 
 from __future__ import annotations
@@ -56,6 +58,16 @@ def test_launch_case(case: dict[str, Any]) -> None:
             [w[0], w[1], w[2] if len(w) > 2 else got[2]] for w, got in zip(expect["calls"], got_calls, strict=False)
         ]
         assert got_calls == want and len(got_calls) == len(expect["calls"]), got_calls
+    if "principal" in expect:
+        assert result.principal == expect["principal"], result.principal
+    for text in expect.get("notes") or []:
+        assert any(text in n for n in result.notes), result.notes
+    if "trail_error" in expect:
+        api = [e for e in result.trail if e["eventSource"] == "ec2.amazonaws.com"]
+        assert api and api[0].get("errorCode") == expect["trail_error"], api
+    if "created" in expect:
+        held = sum(len(r.ec2.instances) for a in world.accounts.values() for r in a.regions.values())
+        assert held == expect["created"], held
     # Worlds built here know every fact, so the verdict is plain unless the case says otherwise.
     verdict = expect.get("verdict", "runs" if result.succeeded else "fails")
     assert result.verdict.value == verdict, (result.verdict_sentence(), result.unknowns)

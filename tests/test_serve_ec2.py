@@ -393,3 +393,32 @@ def test_volumes_attach_and_snapshot_copies(endpoint: tuple[State, Factory]) -> 
     assert img["State"] == "available" and img["Name"] == "plain-copy"
     templates = ec2.describe_launch_templates()["LaunchTemplates"]
     assert templates == []
+
+
+def test_auto_scaling_group_tags_and_spot_price_round_trip(endpoint: tuple[State, Factory]) -> None:
+    # EKS tags the groups of managed node groups; the tags decide who launches (assumption eks-nodegroup-default-slr).
+    _, client = endpoint
+    ec2, asg = client("ec2"), client("autoscaling")
+    ami, _ = _ami(ec2, "nodes")
+    asg.create_launch_configuration(
+        LaunchConfigurationName="spot-lc", ImageId=ami, InstanceType="m5.large", SpotPrice="0.05"
+    )
+    tags = [
+        {"Key": "eks:cluster-name", "Value": "prod", "PropagateAtLaunch": True},
+        {"Key": "eks:nodegroup-name", "Value": "general", "PropagateAtLaunch": True},
+    ]
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="eks-general",
+        LaunchConfigurationName="spot-lc",
+        MinSize=0,
+        MaxSize=1,
+        AvailabilityZones=[AZ],
+        Tags=tags,
+    )
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["eks-general"])["AutoScalingGroups"][0]
+    assert {t["Key"]: t["Value"] for t in group["Tags"]} == {
+        "eks:cluster-name": "prod",
+        "eks:nodegroup-name": "general",
+    }
+    config = asg.describe_launch_configurations(LaunchConfigurationNames=["spot-lc"])["LaunchConfigurations"][0]
+    assert config["SpotPrice"] == "0.05"

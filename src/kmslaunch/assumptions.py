@@ -406,6 +406,50 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "grantee and the Decrypt session; nothing on timing)",
         Confidence.UNKNOWN,
     ),
+    Assumption(
+        "instant-fleet-caller",
+        "Who makes the KMS calls of an instant EC2 Fleet",
+        "The caller of CreateFleet with Type instant, through EC2 (forward access: kms:ViaService "
+        "ec2.<region>.amazonaws.com, aws:ViaAWSService true), as for RunInstances; EC2 authorizes the caller's "
+        "ec2:CreateFleet and ec2:RunInstances first. No EC2 Fleet service-linked role takes part.",
+        "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-fleet-prerequisites.html ('An instant EC2 Fleet "
+        "does not require this role'); that the KMS calls are then the caller's is inferred (Karpenter reports its "
+        "controller role in the KMS records)",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "fleet-first-override",
+        "Which launch a CreateFleet request makes",
+        "The first LaunchTemplateConfigs entry with its first Overrides entry (ImageId, InstanceType, "
+        "AvailabilityZone over the template's), TotalTargetCapacity instances; the other configs and overrides, "
+        "allocation strategies and Spot versus On-Demand split are not simulated (the KMS calls do not depend on "
+        "them unless an override changes the image).",
+        "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateFleet.html; which override EC2 picks "
+        "depends on capacity and price, which kmslaunch does not model",
+        Confidence.UNKNOWN,
+    ),
+    Assumption(
+        "eks-nodegroup-default-slr",
+        "The identity of an EKS managed node group's launches",
+        "An Auto Scaling group tagged eks:cluster-name and eks:nodegroup-name (the group EKS made for a managed node "
+        "group) launches as the default AWSServiceRoleForAutoScaling, whatever custom-suffix Auto Scaling role "
+        "exists in the account or the group names; the key policy must name that role.",
+        "https://docs.aws.amazon.com/eks/latest/userguide/managed-node-groups.html (EKS creates and tags the "
+        "group); https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html "
+        "(the role that needs the key); EKS creates the group itself, with no way to pass a ServiceLinkedRoleARN",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "spot-launch-configuration",
+        "Who launches the Spot Instances of an Auto Scaling group with a SpotPrice launch configuration",
+        "AWSServiceRoleForEC2Spot (session EC2Spot), as for a Spot Instance request: its KMS calls need that role "
+        "in the key policy, not Auto Scaling's role. The scaling activities are recorded on the group as for any "
+        "launch.",
+        "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/service-linked-roles-spot-instance-requests.html "
+        "(the Spot role launches Spot Instances and needs customer managed keys); that Auto Scaling's Spot "
+        "launches go through it is inferred",
+        Confidence.INFERRED,
+    ),
 )
 
 

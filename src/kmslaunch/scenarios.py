@@ -7,10 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kmslaunch.launch.request import LaunchRequest
+from kmslaunch.launch.request import LaunchRequest, simulate
 from kmslaunch.launch.result import LaunchKind
 from kmslaunch.world import builder as b
+from kmslaunch.world.autoscaling import default_slr_arn
 from kmslaunch.world.ec2 import EbsSpec, Image
+from kmslaunch.world.instances import InstanceEvent
 from kmslaunch.world.kms import KeyState, key_document
 from kmslaunch.world.world import World
 
@@ -238,6 +240,202 @@ def success() -> tuple[World, LaunchRequest]:
     )
 
 
+def _key_policy_naming(role_arn: str) -> dict[str, Any]:
+    """The default key policy plus AWS's two statements for a service-linked role
+    (https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Enable IAM User Permissions",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "Allow service-linked role use of the customer managed key",
+                "Effect": "Allow",
+                "Principal": {"AWS": role_arn},
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "Allow attachment of persistent resources",
+                "Effect": "Allow",
+                "Principal": {"AWS": role_arn},
+                "Action": "kms:CreateGrant",
+                "Resource": "*",
+                "Condition": {"Bool": {"kms:GrantIsForAWSResource": True}},
+            },
+        ],
+    }
+
+
+def _node_template(w: World, key_arn: str, name: str = "nodes") -> tuple[str, str]:
+    """A launch template for m5.large nodes whose root volume is encrypted with ``key_arn``: (id, image id)."""
+    image = b.add_image(w, ACCOUNT, REGION, name="node-ami")
+    lt = b.add_launch_template(
+        w,
+        ACCOUNT,
+        REGION,
+        name,
+        {
+            "ImageId": image.image_id,
+            "InstanceType": "m5.large",
+            "BlockDeviceMappings": [
+                {"DeviceName": "/dev/xvda", "Ebs": {"Encrypted": True, "KmsKeyId": key_arn, "VolumeSize": 20}}
+            ],
+        },
+    )
+    return lt.template_id, image.image_id
+
+
+def eks_nodegroup() -> tuple[World, LaunchRequest]:
+    """An EKS managed node group whose launch template encrypts the root volume with a key whose policy names a
+    custom-suffix Auto Scaling role: EKS's group launches as the default AWSServiceRoleForAutoScaling."""
+    w = World()
+    custom = default_slr_arn(ACCOUNT, "nodes")
+    key = b.add_key(w, ACCOUNT, REGION, alias="eks-nodes", policy=_key_policy_naming(custom))
+    template_id, _ = _node_template(w, key.arn)
+    lt = w.account(ACCOUNT).region(REGION).ec2.launch_templates[template_id]
+    group = b.add_auto_scaling_group(w, ACCOUNT, REGION, "eks-general-3ac5b7d2", launch_template=lt, slr_suffix="nodes")
+    group.service_linked_role_arn = default_slr_arn(ACCOUNT)
+    group.tags.update({"eks:cluster-name": "prod", "eks:nodegroup-name": "general"})
+    b.add_service_linked_role(w, ACCOUNT, "autoscaling.amazonaws.com", "AWSServiceRoleForAutoScaling")
+    return w, LaunchRequest(LaunchKind.AUTO_SCALING, ACCOUNT, REGION, group=group.name)
+
+
+def _fleet_input(template_id: str, fleet_type: str) -> dict[str, Any]:
+    return {
+        "Type": fleet_type,
+        "LaunchTemplateConfigs": [
+            {
+                "LaunchTemplateSpecification": {"LaunchTemplateId": template_id, "Version": "1"},
+                "Overrides": [{"InstanceType": "m5.large", "AvailabilityZone": f"{REGION}a"}],
+            }
+        ],
+        "TargetCapacitySpecification": {"TotalTargetCapacity": 1, "DefaultTargetCapacityType": "on-demand"},
+    }
+
+
+def karpenter_create_fleet() -> tuple[World, LaunchRequest]:
+    """Karpenter launches nodes with an instant CreateFleet, as its controller role's session: the key delegates
+    to IAM, and the role's IAM policy allows EC2 but no KMS."""
+    w = World()
+    b.aws_managed_policy(w, ACCOUNT, b.EC2_FULL_ACCESS_ARN, b.EC2_FULL_ACCESS)
+    b.add_role(w, ACCOUNT, "KarpenterControllerRole", managed=[b.EC2_FULL_ACCESS_ARN])
+    key = b.add_key(w, ACCOUNT, REGION, alias="karpenter-nodes")
+    template_id, _ = _node_template(w, key.arn, "karpenter-nodes")
+    session = f"arn:aws:sts::{ACCOUNT}:assumed-role/KarpenterControllerRole/karpenter"
+    return w, LaunchRequest(
+        LaunchKind.CREATE_FLEET,
+        ACCOUNT,
+        REGION,
+        params=_fleet_input(template_id, "instant"),
+        caller=session,
+        source_ip="10.0.12.34",
+        form="create-fleet",
+    )
+
+
+def ec2_fleet_maintain() -> tuple[World, LaunchRequest]:
+    """A maintain EC2 Fleet: EC2 Fleet launches as AWSServiceRoleForEC2Fleet, which the key policy (delegating
+    to IAM only) does not name; the user who created the fleet may use the key, which does not help."""
+    w = World()
+    key = b.add_key(w, ACCOUNT, REGION, alias="fleet-data")
+    alice = _alice(w, {"kms-for-ebs": _kms_user_policy(key.arn)})
+    b.add_service_linked_role(w, ACCOUNT, "ec2fleet.amazonaws.com", "AWSServiceRoleForEC2Fleet")
+    template_id, _ = _node_template(w, key.arn, "fleet")
+    return w, LaunchRequest(
+        LaunchKind.EC2_FLEET,
+        ACCOUNT,
+        REGION,
+        params=_fleet_input(template_id, "maintain"),
+        caller=alice,
+        source_ip=ALICE_IP,
+        form="create-fleet",
+    )
+
+
+def spot_request() -> tuple[World, LaunchRequest]:
+    """A Spot Instance request: the instances are launched as AWSServiceRoleForEC2Spot, which the key policy
+    does not name (it names Auto Scaling's role)."""
+    w = World()
+    key = b.add_key(w, ACCOUNT, REGION, alias="batch-data", policy=_key_policy_naming(default_slr_arn(ACCOUNT)))
+    alice = _alice(w, {"kms-for-ebs": _kms_user_policy(key.arn)})
+    b.add_service_linked_role(w, ACCOUNT, "spot.amazonaws.com", "AWSServiceRoleForEC2Spot")
+    b.add_service_linked_role(w, ACCOUNT, "autoscaling.amazonaws.com", "AWSServiceRoleForAutoScaling")
+    image = b.add_image(w, ACCOUNT, REGION, name="batch")
+    params = {
+        "InstanceCount": 1,
+        "Type": "one-time",
+        "LaunchSpecification": {
+            "ImageId": image.image_id,
+            "InstanceType": "c5.large",
+            "BlockDeviceMappings": [
+                {"DeviceName": "/dev/xvda", "Ebs": {"Encrypted": True, "KmsKeyId": key.arn, "VolumeSize": 8}}
+            ],
+        },
+    }
+    return w, LaunchRequest(
+        LaunchKind.SPOT,
+        ACCOUNT,
+        REGION,
+        params=params,
+        caller=alice,
+        source_ip=ALICE_IP,
+        form="request-spot-instances",
+    )
+
+
+SCHEDULER_ROLE = "scheduler-Scheduler-Role"
+
+
+def instance_scheduler() -> tuple[World, LaunchRequest]:
+    """Instance Scheduler on AWS starts a stopped instance as its scheduling role; the instance's volume is
+    encrypted with a key the role was never given (the stack's "KMS Key Arns for EC2" left empty)."""
+    w, launch = success()
+    result = simulate(w, launch)
+    (instance_id,) = result.instance_ids
+    inst = w.account(ACCOUNT).region(REGION).ec2.instances[instance_id]
+    inst.apply(InstanceEvent.STOP)
+    inst.apply(InstanceEvent.STOPPED)
+    b.add_role(w, ACCOUNT, SCHEDULER_ROLE, inline={"scheduling": _SCHEDULER_POLICY})
+    session = f"arn:aws:sts::{ACCOUNT}:assumed-role/{SCHEDULER_ROLE}/instance-scheduler"
+    return w, LaunchRequest(LaunchKind.START_INSTANCES, ACCOUNT, REGION, caller=session, instance_id=instance_id)
+
+
+_SCHEDULER_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": ["ec2:StartInstances", "ec2:StopInstances", "ec2:DescribeInstances", "ec2:CreateTags"],
+            "Resource": "*",
+        }
+    ],
+}
+
+
+def service_catalog_launch_role() -> tuple[World, LaunchRequest]:
+    """A Service Catalog product launched through a launch constraint: its launch role, not the end user, calls
+    RunInstances (through CloudFormation), and the role has EC2 but no KMS permissions."""
+    w = World()
+    b.aws_managed_policy(w, ACCOUNT, b.EC2_FULL_ACCESS_ARN, b.EC2_FULL_ACCESS)
+    b.add_role(w, ACCOUNT, "SCLaunchRole", managed=[b.EC2_FULL_ACCESS_ARN])
+    key = b.add_key(w, ACCOUNT, REGION, alias="catalog-data")
+    image = b.add_image(w, ACCOUNT, REGION, name="catalog-web", encrypted_with=key)
+    session = f"arn:aws:sts::{ACCOUNT}:assumed-role/SCLaunchRole/servicecatalog"
+    return w, LaunchRequest(
+        LaunchKind.RUN_INSTANCES,
+        ACCOUNT,
+        REGION,
+        params={"ImageId": image.image_id, "InstanceType": "t3.micro", "MinCount": 1, "MaxCount": 1},
+        caller=session,
+    )
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "kc-iam-user",
@@ -287,6 +485,48 @@ SCENARIOS: tuple[Scenario, ...] = (
         "https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html",
         "running",
         success,
+    ),
+    Scenario(
+        "eks-nodegroup",
+        "EKS managed node group, key policy naming a custom-suffix Auto Scaling role",
+        "https://docs.aws.amazon.com/eks/latest/userguide/managed-node-groups.html",
+        "terminated",
+        eks_nodegroup,
+    ),
+    Scenario(
+        "karpenter-create-fleet",
+        "Karpenter's instant CreateFleet, as its controller role, without KMS in the role's IAM policy",
+        "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-fleet-prerequisites.html",
+        "terminated",
+        karpenter_create_fleet,
+    ),
+    Scenario(
+        "ec2-fleet-maintain",
+        "EC2 Fleet of type maintain, launched as AWSServiceRoleForEC2Fleet, which the key policy does not name",
+        "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-fleet-prerequisites.html",
+        "terminated",
+        ec2_fleet_maintain,
+    ),
+    Scenario(
+        "spot-request",
+        "Spot Instance request, launched as AWSServiceRoleForEC2Spot, which the key policy does not name",
+        "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/service-linked-roles-spot-instance-requests.html",
+        "terminated",
+        spot_request,
+    ),
+    Scenario(
+        "instance-scheduler",
+        "Instance Scheduler's role starts an instance whose volume's key it may not use",
+        "https://docs.aws.amazon.com/solutions/latest/instance-scheduler-on-aws/security-1.html",
+        "stopped",
+        instance_scheduler,
+    ),
+    Scenario(
+        "service-catalog-launch-role",
+        "Service Catalog launch role runs the instance, without KMS permissions",
+        "https://docs.aws.amazon.com/servicecatalog/latest/adminguide/constraints-launch.html",
+        "terminated",
+        service_catalog_launch_role,
     ),
 )
 

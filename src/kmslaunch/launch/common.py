@@ -9,6 +9,7 @@ nothing (``Ec2Request.rejected``).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +17,7 @@ from typing import Any
 
 from kmslaunch.policy.errors import InputError
 from kmslaunch.policy.messages import access_denied_message
-from kmslaunch.policy.principals import Principal, parse_principal
+from kmslaunch.policy.principals import EC2_INFRASTRUCTURE_ROLE, Principal, PrincipalType, parse_principal
 from kmslaunch.world.authz import authorize_in_world, principal_in_world
 from kmslaunch.world.clock import iso
 from kmslaunch.world.ec2 import Ec2, Image, Snapshot
@@ -42,7 +43,15 @@ CLI_COMMANDS = {
     LaunchKind.ATTACH_VOLUME: "attach-volume",
     LaunchKind.COPY_SNAPSHOT: "copy-snapshot",
     LaunchKind.COPY_IMAGE: "copy-image",
+    LaunchKind.CREATE_FLEET: "create-fleet",
+    LaunchKind.EC2_FLEET: "create-fleet",
+    LaunchKind.SPOT: "request-spot-instances",
 }
+
+# EC2's answer to a request with DryRun true that it would have allowed
+# (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/CommonParameters.html).
+DRY_RUN_OPERATION = "DryRunOperation"
+DRY_RUN_MESSAGE = "Request would have succeeded, but DryRun flag is set."
 
 
 def cli_user_agent(command: str) -> str:
@@ -121,6 +130,7 @@ class Ec2Request:
     invoked_by: str | None = None
     notes: list[str] = field(default_factory=list)
     unknowns: list[Unknown] = field(default_factory=list)
+    dry_run: bool = False
 
     @classmethod
     def from_cli(
@@ -136,7 +146,16 @@ class Ec2Request:
         """A request the caller makes with the AWS CLI command of ``kind``."""
         who = principal(world, caller)
         return cls(
-            world, kind, kind.value, who, account, region, request, source_ip, cli_user_agent(CLI_COMMANDS[kind])
+            world,
+            kind,
+            kind.value,
+            who,
+            account,
+            region,
+            request,
+            source_ip,
+            cli_user_agent(CLI_COMMANDS[kind]),
+            dry_run=request.get("dryRun") is True,
         )
 
     @property
@@ -147,15 +166,21 @@ class Ec2Request:
         """An EC2 resource ARN in the request's region; snapshots and images have no account in theirs."""
         return f"arn:{self.world.partition}:ec2:{self.region}:{self.account if account else ''}:{resource}"
 
-    def check(self, action: str, resource: str) -> None:
-        """EC2's authorization of the call (``check_ec2``)."""
+    def check(self, action: str, resource: str, *, final: bool = True) -> None:
+        """EC2's authorization of the call (``check_ec2``). After the ``final`` check of a DryRun request, EC2
+        answers DryRunOperation: "Checks whether you have the required permissions for the operation, without
+        actually making the request" (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/CommonParameters.html);
+        a refused check answers UnauthorizedOperation as without DryRun."""
         check_ec2(self.world, self.who, self.account, self.region, action, resource, self.source_ip, self.unknowns)
+        if final and self.dry_run:
+            raise Ec2Error(DRY_RUN_OPERATION, DRY_RUN_MESSAGE, 412)
 
     def api_event(self, response: dict[str, Any] | None, error: Ec2Error | None = None) -> dict[str, Any]:
         """The CloudTrail record of the API call, answered with ``response`` or refused with ``error``."""
         code = None
         if error is not None:
-            code = f"Client.{error.code}" if error.code == "UnauthorizedOperation" else error.code
+            client = error.code in ("UnauthorizedOperation", DRY_RUN_OPERATION)
+            code = f"Client.{error.code}" if client else error.code
         return event(
             self.world,
             who=self.who,
@@ -373,3 +398,30 @@ def kms_error(refused: CallResult) -> dict[str, str]:
 def state_reason_for(refused: CallResult) -> dict[str, str]:
     """What an instance or image shows when a KMS call was refused (assumption refused-call-state-reason)."""
     return INVALID_KEY_STATE if refused.verdict is CallVerdict.KEY_STATE else CLIENT_ERROR_ON_LAUNCH
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Callers the snapshot must know
+
+
+def unknown_caller(world: World, arn: str) -> str | None:
+    """Why ``arn`` cannot be the caller, or None: a user or role (or a session of a role) that the account's IAM,
+    present in the snapshot, does not hold. Simulating it anyway would show a typo as a permissions problem."""
+    try:
+        p = parse_principal(arn)
+    except ValueError as exc:
+        return f"--as {arn}: not a principal ARN ({exc})"
+    if p.account is None or p.account not in world.accounts or not world.accounts[p.account].iam.known:
+        return None
+    iam = world.accounts[p.account].iam
+    if p.type is PrincipalType.USER:
+        names, what = list(iam.users), "user"
+    elif p.type is PrincipalType.ASSUMED_ROLE and p.name != EC2_INFRASTRUCTURE_ROLE:
+        names, what = list(iam.roles), "role"
+    else:
+        return None
+    if p.name in names:
+        return None
+    close = difflib.get_close_matches(p.name or "", names, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    return f"--as {arn}: account {p.account} has no IAM {what} named {p.name!r} in the snapshot{hint}"

@@ -21,6 +21,7 @@ class RunParams:
     client_token: str | None
     availability_zone: str | None
     tags: Mapping[str, str]
+    dry_run: bool = False
 
 
 def _expect(value: object, kind: type | tuple[type, ...], source: str, path: str, what: str) -> Any:
@@ -100,4 +101,5 @@ def parse_run_params(raw: object, source: str) -> RunParams:
         client_token=data.get("ClientToken"),
         availability_zone=placement.get("AvailabilityZone"),
         tags=tags,
+        dry_run=_expect(data.get("DryRun", False), bool, source, "DryRun", "true or false"),
     )

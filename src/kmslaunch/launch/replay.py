@@ -11,9 +11,13 @@ import dataclasses
 import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from kmslaunch.policy.model import Policy, PolicyType
+from kmslaunch.policy.parse import parse_policy
+from kmslaunch.world.iam import ManagedPolicy
 from kmslaunch.world.world import World
 
 from .errors import NotInWorld
@@ -31,6 +35,43 @@ def run_instances_event(world: World, account: str, region: str, instance_id: st
         if any(isinstance(i, dict) and i.get("instanceId") == instance_id for i in items):
             return ev
     return None
+
+
+def assume_role_policies(world: World, account: str, session_arn: str) -> tuple[Policy, ...]:
+    """The session policies AssumeRole gave the session ``session_arn``: ``requestParameters.policy`` (inline)
+    and ``policyArns`` (managed policies of the account) of the latest AssumeRole record whose
+    ``responseElements.assumedRoleUser.arn`` is that session
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/cloudtrail-integration.html). Empty when CloudTrail in the
+    snapshot has no such record, or the record passed no policy."""
+    acct = world.accounts.get(account)
+    if acct is None:
+        return ()
+    for region in acct.regions.values():
+        for ev in reversed(region.trail.events):
+            if ev.get("eventName") != "AssumeRole" or ev.get("errorCode"):
+                continue
+            user = ((ev.get("responseElements") or {}).get("assumedRoleUser")) or {}
+            if user.get("arn") != session_arn:
+                continue
+            return _session_policies(acct.iam.policies, ev.get("requestParameters") or {})
+    return ()
+
+
+def _session_policies(managed: Mapping[str, ManagedPolicy], params: Mapping[str, Any]) -> tuple[Policy, ...]:
+    out: list[Policy] = []
+    inline = params.get("policy")
+    if isinstance(inline, str):
+        try:
+            inline = json.loads(inline)
+        except json.JSONDecodeError:
+            inline = None
+    if isinstance(inline, dict):
+        out.append(parse_policy(inline, PolicyType.SESSION, "AssumeRole session policy", source="CloudTrail"))
+    for ref in params.get("policyArns") or []:
+        arn = ref.get("arn") if isinstance(ref, dict) else None
+        if isinstance(arn, str) and arn in managed:
+            out.append(managed[arn].document.policy)
+    return tuple(out)
 
 
 def _is_ip(text: str) -> bool:
@@ -184,4 +225,7 @@ def _replay(
             f"who launched {instance_id} is not in the snapshot (no RunInstances record in CloudTrail): "
             "name the caller with --as"
         )
-    return LaunchRequest(kind, account, region, params, caller, source_ip, source=f"instance {instance_id}")
+    session = assume_role_policies(world, caller.split(":")[4] if caller.count(":") >= 5 else account, caller)
+    return LaunchRequest(
+        kind, account, region, params, caller, source_ip, source=f"instance {instance_id}", session_policies=session
+    )

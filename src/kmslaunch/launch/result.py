@@ -25,6 +25,7 @@ class LaunchKind(enum.Enum):
     ATTACH_VOLUME = "AttachVolume"
     COPY_SNAPSHOT = "CopySnapshot"
     COPY_IMAGE = "CopyImage"
+    CREATE_FLEET = "CreateFleet"  # an instant EC2 Fleet: launched as the caller, not the Fleet role
 
 
 class CallVerdict(enum.Enum):
@@ -141,7 +142,14 @@ class LaunchResult:
 
     @property
     def succeeded(self) -> bool:
+        """The launch ran, or a DryRun request would have (EC2's DryRunOperation)."""
+        if self.dry_run_allowed:
+            return True
         return self.outcome.state in ("running", "completed", "available", "in-use")
+
+    @property
+    def dry_run_allowed(self) -> bool:
+        return self.outcome.error is not None and self.outcome.error.get("Code") == "DryRunOperation"
 
     @property
     def refused_calls(self) -> tuple[CallResult, ...]:

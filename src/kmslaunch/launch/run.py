@@ -9,10 +9,11 @@ refuses outright fails synchronously with EC2's error and creates nothing.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from kmslaunch.world.autoscaling import AutoScalingGroup, ScalingActivity
+from kmslaunch.world.autoscaling import AutoScalingGroup, ScalingActivity, default_slr_arn
 from kmslaunch.world.clock import iso
 from kmslaunch.world.ec2 import Attachment, EbsSpec, Image, Instance, Volume
 from kmslaunch.world.instances import IncorrectInstanceState, InstanceEvent, InstanceState
@@ -133,24 +134,31 @@ def run_instances(
     user_agent: str = DEFAULT_USER_AGENT,
     kind: LaunchKind = LaunchKind.RUN_INSTANCES,
     caller_role_arn: str | None = None,
+    operation: str = "RunInstances",
+    checks: tuple[tuple[str, str], ...] = (("ec2:RunInstances", "instance/*"),),
+    request: dict[str, Any] | None = None,
 ) -> LaunchResult:
-    """Simulate RunInstances (or a service's launch as its service-linked role) end to end."""
+    """Simulate RunInstances (or a service's launch as its service-linked role) end to end. ``operation``,
+    ``checks`` (EC2's authorization: action and resource) and ``request`` (as CloudTrail records it) name the API
+    call when it is not RunInstances itself (an instant CreateFleet)."""
     who = principal(world, caller_arn, caller_role_arn)
     req = Ec2Request(
         world,
         kind,
-        "RunInstances",
+        operation,
         who,
         account,
         region,
-        _run_request(params),
+        request if request is not None else _run_request(params),
         source_ip,
         user_agent,
-        invoked_by=None if kind is LaunchKind.RUN_INSTANCES else SERVICE_ROLES[kind].service,
+        invoked_by=SERVICE_ROLES[kind].service if kind in SERVICE_ROLES else None,
+        dry_run=params.dry_run,
     )
     ec2 = req.ec2
     try:
-        req.check("ec2:RunInstances", req.arn("instance/*"))
+        for i, (action, resource) in enumerate(checks):
+            req.check(action, req.arn(resource), final=i == len(checks) - 1)
         (image, instance_type), overrides = _image_devices(world, account, region, params)
         volumes_per_instance = [
             plan_volumes(world, account, region, image.block_devices, overrides, image.owner)
@@ -231,6 +239,8 @@ def _run_request(params: RunParams) -> dict[str, Any]:
         req["blockDeviceMapping"] = {"items": [d.to_json() for d in params.block_devices]}
     if params.launch_template:
         req["launchTemplate"] = dict(params.launch_template)
+    if params.dry_run:
+        req["dryRun"] = True
     return req
 
 
@@ -308,23 +318,63 @@ def auto_scaling_launch(world: World, account: str, region: str, group_name: str
         err = {"Code": "ValidationError", "Message": f"AutoScalingGroup name not found - {group_name}"}
         return LaunchResult(LaunchKind.AUTO_SCALING, account, region, "", Outcome("rejected", None, err))
     params = _group_params(world, account, region, group, count)
-    slr_arn = group.service_linked_role_arn
+    slr_arn, notes = group_launch_role(world, account, region, group)
     role_name = slr_arn.rsplit("/", 1)[-1]
     session = f"arn:{world.partition}:sts::{account}:assumed-role/{role_name}/AutoScaling"
     if isinstance(params, Outcome):
-        return LaunchResult(LaunchKind.AUTO_SCALING, account, region, session, params)
-    result = run_instances(
-        world,
-        account,
-        region,
-        params,
-        session,
-        kind=LaunchKind.AUTO_SCALING,
-        caller_role_arn=slr_arn,
-        user_agent="autoscaling.amazonaws.com",
-    )
+        return LaunchResult(LaunchKind.AUTO_SCALING, account, region, session, params, notes=notes)
+    if _spot_price(world, account, region, group):
+        # assumption spot-launch-configuration
+        result = fleet_launch(world, account, region, params, LaunchKind.SPOT)
+    else:
+        result = run_instances(
+            world,
+            account,
+            region,
+            params,
+            session,
+            kind=LaunchKind.AUTO_SCALING,
+            caller_role_arn=slr_arn,
+            user_agent="autoscaling.amazonaws.com",
+        )
+    result = dataclasses.replace(result, kind=LaunchKind.AUTO_SCALING, notes=(*notes, *result.notes))
     _record_activities(world, group, result)
     return result
+
+
+def _spot_price(world: World, account: str, region: str, group: AutoScalingGroup) -> str | None:
+    if group.launch_template or not group.launch_configuration:
+        return None
+    lc = world.account(account).region(region).autoscaling.launch_configurations.get(group.launch_configuration)
+    return lc.spot_price if lc is not None else None
+
+
+def group_launch_role(world: World, account: str, region: str, group: AutoScalingGroup) -> tuple[str, tuple[str, ...]]:
+    """The role whose session makes the KMS calls of the group's launches, and why.
+
+    A group EKS made for a managed node group launches as the default ``AWSServiceRoleForAutoScaling``, whatever
+    other Auto Scaling role exists (assumption eks-nodegroup-default-slr); a launch configuration with a SpotPrice
+    launches through a Spot request, as ``AWSServiceRoleForEC2Spot`` (assumption spot-launch-configuration);
+    otherwise the group's ServiceLinkedRoleARN."""
+    nodegroup = group.eks_nodegroup
+    if nodegroup is not None:
+        default = default_slr_arn(account, None, world.partition)
+        note = (
+            f"{group.name} is EKS managed node group {nodegroup[1]} of cluster {nodegroup[0]}: its instances are "
+            "launched by Auto Scaling's default service-linked role AWSServiceRoleForAutoScaling"
+        )
+        if group.service_linked_role_arn != default:
+            note += f" (not {group.service_linked_role_arn.rsplit('/', 1)[-1]})"
+        return default, (note,)
+    spot = _spot_price(world, account, region, group)
+    if spot:
+        role = SERVICE_ROLES[LaunchKind.SPOT]
+        note = (
+            f"launch configuration {group.launch_configuration} has SpotPrice {spot}: its instances are Spot "
+            f"Instances, launched by {role.name}"
+        )
+        return role.role_arn(account, world.partition), (note,)
+    return group.service_linked_role_arn, ()
 
 
 def _group_params(world: World, account: str, region: str, group: AutoScalingGroup, count: int) -> RunParams | Outcome:

@@ -206,19 +206,24 @@ def attach_volume(
     device: str | None,
     caller: str,
     source_ip: str | None = None,
+    *,
+    dry_run: bool = False,
 ) -> LaunchResult:
     """``aws ec2 attach-volume``: for an encrypted volume, EC2 grants the instance identity Decrypt on the
     volume's key as the caller, and the instance identity decrypts the data key (assumption attach-volume-calls).
     The API answers ``attaching``; a refused call makes the attachment fail and the volume stays ``available``
     (assumption attach-volume-failure)."""
-    request = {"volumeId": volume_id, "instanceId": instance_id, "device": device}
+    request: dict[str, Any] = {"volumeId": volume_id, "instanceId": instance_id, "device": device}
+    if dry_run:
+        request["dryRun"] = True
     req = Ec2Request.from_cli(world, LaunchKind.ATTACH_VOLUME, caller, account, region, request, source_ip)
     ec2 = req.ec2
     try:
         # AttachVolume is authorized on both the volume and the instance
         # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html).
-        for res in (f"volume/{volume_id}", f"instance/{instance_id}"):
-            req.check("ec2:AttachVolume", req.arn(res))
+        resources = (f"volume/{volume_id}", f"instance/{instance_id}")
+        for res in resources:
+            req.check("ec2:AttachVolume", req.arn(res), final=res == resources[-1])
         if not device:
             raise Ec2Error("MissingParameter", "The request must contain the parameter device")
         vol = ec2.volumes.get(volume_id)

@@ -286,9 +286,10 @@ class Ec2Loader(Reader):
                 arn, itype = c["LaunchConfigurationARN"].text(), c["InstanceType"].text()
                 devices = self.block_devices(c["BlockDeviceMappings"])
                 created = c["CreatedTime"].time()
+                spot = c["SpotPrice"].text(what="a price")
                 if name is not None:
                     asg.launch_configurations[name] = LaunchConfiguration(
-                        name, arn or "", image or "", itype or "", devices, created or ""
+                        name, arn or "", image or "", itype or "", devices, created or "", spot
                     )
         if (node := read(L.ASG_ACTIVITIES, "scaling activities")) is not None:
             # describe-scaling-activities lists the newest first; the world keeps them oldest first.
@@ -316,6 +317,7 @@ class Ec2Loader(Reader):
         zones = g["AvailabilityZones"].texts("an Availability Zone")
         instances = [i for n in g["Instances"].objects("an instance") if (i := n["InstanceId"].text(required=True))]
         created = g["CreatedTime"].time()
+        tags = g["Tags"].tags()
         if name is None:
             return None
         return AutoScalingGroup(
@@ -331,6 +333,7 @@ class Ec2Loader(Reader):
             availability_zones=zones,
             instances=instances,
             created_time=created or "",
+            tags=tags,
         )
 
     def activity(self, a: Node) -> ScalingActivity | None:

@@ -469,6 +469,17 @@ def _autoscaling(asg: AutoScaling, base: tuple[str, ...], files: Files) -> None:
                 "ServiceLinkedRoleARN": g.service_linked_role_arn,
             }
         )
+        if g.tags:
+            item["Tags"] = [
+                {
+                    "ResourceId": g.name,
+                    "ResourceType": "auto-scaling-group",
+                    "Key": k,
+                    "Value": v,
+                    "PropagateAtLaunch": True,
+                }
+                for k, v in sorted(g.tags.items())
+            ]
         out.append(item)
     files[_rel(base, L.ASG_GROUPS)] = {"AutoScalingGroups": out}
     files[_rel(base, L.ASG_CONFIGURATIONS)] = {
@@ -480,6 +491,7 @@ def _autoscaling(asg: AutoScaling, base: tuple[str, ...], files: Files) -> None:
                 "InstanceType": c.instance_type,
                 "BlockDeviceMappings": [spec.to_json() for spec in c.block_devices],
                 "CreatedTime": c.created_time,
+                **({"SpotPrice": c.spot_price} if c.spot_price else {}),
             }
             for c in (asg.launch_configurations[n] for n in sorted(asg.launch_configurations))
         ]

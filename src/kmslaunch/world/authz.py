@@ -92,6 +92,9 @@ def identity_policies(iam: Iam, who: Principal) -> tuple[tuple[Policy, ...], Pol
     return tuple(docs), boundary
 
 
+_SESSIONS = (PrincipalType.ASSUMED_ROLE, PrincipalType.FEDERATED_USER)
+
+
 def policy_set(world: World, who: Principal, resource: str, key: Key | None) -> PolicySet:
     acct = world.accounts.get(who.account) if who.account else None
     identity, boundary = identity_policies(acct.iam, who) if acct else ((), None)
@@ -103,6 +106,7 @@ def policy_set(world: World, who: Principal, resource: str, key: Key | None) -> 
         identity=identity,
         resource=key.policy.policy if key is not None and key.policy_known else None,
         boundary=boundary,
+        session=world.session_policies.get(who.arn, ()) if who.type in _SESSIONS else (),
         scps=scps,
         rcps=rcps,
         grants=tuple(key.grants) if key is not None else (),

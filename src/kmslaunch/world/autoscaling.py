@@ -24,6 +24,9 @@ class LaunchConfiguration:
     instance_type: str
     block_devices: tuple[EbsSpec, ...] = ()
     created_time: str = ""
+    # A launch configuration with a SpotPrice launches Spot Instances
+    # (https://docs.aws.amazon.com/autoscaling/ec2/userguide/launch-template-spot-instances.html).
+    spot_price: str | None = None
 
 
 @dataclass
@@ -70,6 +73,15 @@ class AutoScalingGroup:
     instances: list[str] = field(default_factory=list)
     created_time: str = ""
     activities: list[ScalingActivity] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def eks_nodegroup(self) -> tuple[str, str] | None:
+        """(cluster, node group) when EKS created the group for a managed node group: EKS tags it
+        ``eks:cluster-name`` and ``eks:nodegroup-name``
+        (https://docs.aws.amazon.com/eks/latest/userguide/managed-node-groups.html)."""
+        cluster, nodegroup = self.tags.get("eks:cluster-name"), self.tags.get("eks:nodegroup-name")
+        return (cluster, nodegroup) if cluster and nodegroup else None
 
 
 @dataclass

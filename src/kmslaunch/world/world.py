@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kmslaunch.policy.model import Policy
 from kmslaunch.world.autoscaling import AutoScaling
 from kmslaunch.world.clock import Clock, Ids
 from kmslaunch.world.cloudtrail import Trail
@@ -43,6 +44,10 @@ class World:
     partition: str = "aws"
     accounts: dict[str, Account] = field(default_factory=dict)
     organization: Organization = field(default_factory=Organization)
+    # The session policies STS keeps with each role session (AssumeRole's Policy and PolicyArns), by session
+    # ARN: they narrow that session's identity permissions
+    # (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html#policies_session).
+    session_policies: dict[str, tuple[Policy, ...]] = field(default_factory=dict)
     # A world read from a snapshot holds what its collector could see: an AMI or snapshot it lacks may still
     # exist (Amazon's and Marketplace AMIs are not the account's to list), so "not found" means "unknown".
     partial: bool = False

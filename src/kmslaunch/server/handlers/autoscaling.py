@@ -174,6 +174,9 @@ def create_auto_scaling_group(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any
         desired_capacity=desired,
         availability_zones=[str(z) for z in params.get("AvailabilityZones") or [f"{ctx.region}a"]],
         created_time=iso(ctx.world.clock.now()),
+        # The tags EKS puts on a managed node group's group (eks:cluster-name, eks:nodegroup-name) decide who
+        # launches (assumption eks-nodegroup-default-slr).
+        tags={str(t["Key"]): str(t.get("Value", "")) for t in params.get("Tags") or [] if t.get("Key")},
     )
     asg.groups[name] = group
     _reconcile(ctx, group)
@@ -268,7 +271,16 @@ def _group_out(ctx: Ctx, g: AutoScalingGroup) -> dict[str, Any]:
             "CreatedTime": _when(g.created_time),
             "SuspendedProcesses": [],
             "EnabledMetrics": [],
-            "Tags": [],
+            "Tags": [
+                {
+                    "ResourceId": g.name,
+                    "ResourceType": "auto-scaling-group",
+                    "Key": k,
+                    "Value": v,
+                    "PropagateAtLaunch": True,
+                }
+                for k, v in sorted(g.tags.items())
+            ],
             "TerminationPolicies": ["Default"],
             "NewInstancesProtectedFromScaleIn": False,
             "ServiceLinkedRoleARN": g.service_linked_role_arn,
@@ -336,6 +348,7 @@ def create_launch_configuration(ctx: Ctx, params: dict[str, Any]) -> dict[str, A
         instance_type=instance_type,
         block_devices=devices,
         created_time=iso(ctx.world.clock.now()),
+        spot_price=str(params["SpotPrice"]) if params.get("SpotPrice") else None,
     )
     ctx.changed = True
     return {}
@@ -362,6 +375,7 @@ def describe_launch_configurations(ctx: Ctx, params: dict[str, Any]) -> dict[str
                 "InstanceMonitoring": {"Enabled": True},
                 "CreatedTime": _when(c.created_time),
                 "EbsOptimized": False,
+                **({"SpotPrice": c.spot_price} if c.spot_price else {}),
             }
             for c in chosen
         ]
