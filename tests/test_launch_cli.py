@@ -96,6 +96,10 @@ def test_dry_run_answers_as_ec2_and_creates_nothing(tmp_path: Path) -> None:
         "Message": "Request would have succeeded, but DryRun flag is set.",
     }
     assert out["launch"]["instances"] == [] and out["calls"] == []
+    # The text says first that EC2 would accept it, and that a dry run checks none of the KMS calls.
+    text = _run("simulate", SNAPSHOT, "--run-instances", file, "--as", ALICE).output.splitlines()
+    assert text[0] == "RunInstances (DryRun): EC2 would accept the request"
+    assert "none of the KMS calls" in text[1]
 
 
 def test_unknown_caller_is_refused_with_near_names(tmp_path: Path) -> None:

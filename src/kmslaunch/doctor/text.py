@@ -66,7 +66,12 @@ def render_verdict(result: LaunchResult) -> list[str]:
     v = result.verdict
     colour = {LaunchVerdict.RUNS: "green", LaunchVerdict.FAILS: "red"}.get(v, "yellow")
     head = f"{result.kind.value}: {result.outcome.state}"
+    if result.dry_run_allowed:
+        head = f"{result.kind.value} (DryRun): EC2 would accept the request"
     lines = [click.style(head, fg=colour, bold=True)]
+    if result.dry_run_allowed:
+        # A dry run checks EC2's own permission only: no volume is made, so none of the KMS calls is.
+        lines.append("  A dry run makes none of the KMS calls of the launch: run without DryRun to simulate them.")
     if v is LaunchVerdict.RUNS_UNLESS:
         lines.append(click.style("  ... unless something the snapshot does not hold refuses it:", fg="yellow"))
     elif v is LaunchVerdict.FAILS_UNLESS:
@@ -91,7 +96,10 @@ def render_launch(result: LaunchResult, *, trail: bool = False) -> list[str]:
         lines.append(f"  {v.device} {v.volume_id}{src}: {enc}")
     lines.append("")
     out = result.outcome
-    if out.state == "rejected" and out.error:
+    if result.dry_run_allowed and out.error:
+        lines.append(click.style("EC2's answer:", bold=True))
+        lines.append(f"  An error occurred ({out.error['Code']}): {out.error['Message']}")
+    elif out.state == "rejected" and out.error:
         lines.append(click.style("The API call failed:", bold=True))
         lines.append(f"  An error occurred ({out.error['Code']}): {out.error['Message']}")
     else:
