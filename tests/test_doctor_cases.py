@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from kmslaunch.cli.doctor import fix_command
 from kmslaunch.cli.simulate import simulate_command
+from kmslaunch.doctor.delegation import grant_runner
 from kmslaunch.doctor.diagnose import diagnose
-from kmslaunch.doctor.fixes import grant_runner
 from kmslaunch.doctor.markdown import render_markdown
 from kmslaunch.doctor.sarif import render_sarif
 from kmslaunch.doctor.text import render_diagnosis

@@ -18,7 +18,8 @@ from kmslaunch.policy.explain import conditions_met, describe_mismatch, describe
 from kmslaunch.policy.model import PolicyType
 from kmslaunch.world.world import World
 
-from .fixes import FixPlan, find_fix, find_parameter_fix, preferred, shown
+from .fixes import FixPlan, preferred, shown
+from .rounds import find_fix, find_parameter_fix
 
 DOCS = {
     "identity": "https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#key-policy-default-allow-root-enable-iam",

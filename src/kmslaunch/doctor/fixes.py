@@ -1,8 +1,6 @@
-"""Least-privilege fixes for a failed launch, each proved by simulating the launch again with it applied.
-
-A fix is found round by round: simulate, take the first refused call, add what would let exactly that call
-through in the place it belongs, simulate again — until the launch succeeds (the fix is ``verified``) or no
-further change can be made (the fix is reported as unverified, and why). Where each change goes:
+"""Least-privilege fixes for a failed launch: what each refused call needs, and where it belongs. ``rounds`` finds
+a fix round by round and proves it by simulating the launch again; ``appliers`` holds the changes as functions of
+a world with their AWS CLI commands; ``delegation`` decides the consumer's own create-grant. Where each change goes:
 
 - the caller's IAM policy, only when the key policy delegates to IAM and the caller is a user or a role that
   IAM can change (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html);
@@ -24,27 +22,31 @@ Never ``kms:*``, never ``"Principal": "*"``: only the actions the refused calls 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kmslaunch.assumptions import ASSUMPTIONS
-from kmslaunch.launch.request import LaunchRequest, simulate
-from kmslaunch.launch.result import CallResult, CallVerdict, LaunchKind, LaunchResult
+from kmslaunch.launch.result import CallResult, CallVerdict, LaunchResult
 from kmslaunch.policy.decision import Decision, Layer, Verdict
-from kmslaunch.policy.evaluate import Request, authorize, build_context
+from kmslaunch.policy.evaluate import build_context
 from kmslaunch.policy.explain import find_statement_policy
-from kmslaunch.policy.grants import Grant
 from kmslaunch.policy.model import PolicyType
-from kmslaunch.policy.principals import Principal, PrincipalType, parse_principal
-from kmslaunch.world.authz import policy_set, principal_in_world
-from kmslaunch.world.documents import Document
-from kmslaunch.world.iam import ManagedPolicy
+from kmslaunch.policy.principals import Principal, PrincipalType
 from kmslaunch.world.kms import Key, KeyState
 from kmslaunch.world.world import World
 
+from .appliers import (
+    add_grant,
+    new_boundary,
+    put_command,
+    put_inline,
+    replace_doc,
+    replace_managed,
+    set_key_policy,
+)
+from .delegation import delegation_statements, grant_runner
 from .locate import holder_of, holders
 from .perimeter import (
     ConditionEntry,
@@ -458,7 +460,7 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
                 )
             )
         for consumer, grantees in sorted(delegations.get(key_arn, [])):
-            added.extend(_delegation_statements(consumer, grantees))
+            added.extend(delegation_statements(consumer, grantees))
             reasons.append(
                 f"account {consumer} must create a grant for {', '.join(sorted(grantees))} itself, with a direct "
                 "CreateGrant call, which carries no kms:GrantIsForAWSResource: the key policy allows that account "
@@ -480,7 +482,7 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
                 ),
                 statements=tuple(added),
                 document=doc,
-                apply=_set_key_policy(key_arn, doc),
+                apply=set_key_policy(key_arn, doc),
             )
         )
 
@@ -503,7 +505,7 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
                 (f"aws iam {verb} {name} --policy-name {policy_name} --policy-document file://{policy_name}.json",),
                 statements=tuple(statements),
                 document=doc,
-                apply=_put_inline(acct, name, is_user, policy_name, doc),
+                apply=put_inline(acct, name, is_user, policy_name, doc),
             )
         )
 
@@ -538,7 +540,7 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
                     f"--operations {' '.join(operations)}   # run in account {acct} as {by}",
                 ),
                 grant=grant,
-                apply=_add_grant(key_arn, grantee, operations, acct),
+                apply=add_grant(key_arn, grantee, operations, acct),
             )
         )
 
@@ -561,10 +563,10 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
                 holder.owner_arn,
                 f"the Deny statement {st.get('Sid') or f'Statement[{index}]'} catches calls EC2 makes: "
                 + recommendation(ordered),
-                (_put_command(holder.kind, holder.owner_arn, holder.name),),
+                (put_command(holder.kind, holder.owner_arn, holder.name),),
                 statements=(st,),
                 document=doc,
-                apply=_replace_doc(holder.owner_arn, holder.kind, holder.name, doc, policy.type),
+                apply=replace_doc(holder.owner_arn, holder.kind, holder.name, doc, policy.type),
             )
         )
 
@@ -573,138 +575,6 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
         if fix is not None:
             fixes.append(fix)
     return fixes
-
-
-def _put_command(kind: str, owner: str, name: str) -> str:
-    if kind == "key-policy":
-        return f"aws kms put-key-policy --key-id {owner} --policy-name default --policy file://key-policy.json"
-    if kind == "managed-policy":
-        return (
-            f"aws iam create-policy-version --policy-arn {owner} --policy-document file://policy.json --set-as-default"
-        )
-    if kind in ("scp", "rcp"):
-        return f"aws organizations update-policy --policy-id {owner} --content file://policy.json"
-    entity = owner.split(":")[5]
-    verb = "put-user-policy --user-name" if entity.startswith("user/") else "put-role-policy --role-name"
-    return f"aws iam {verb} {entity.rsplit('/', 1)[-1]} --policy-name {name} --policy-document file://policy.json"
-
-
-def _set_key_policy(key_arn: str, doc: dict[str, Any]) -> Callable[[World], None]:
-    def apply(w: World) -> None:
-        key = w.key_by_arn(key_arn)
-        if key is not None:
-            key.policy = Document.parse(doc, PolicyType.KEY, key_arn)
-
-    return apply
-
-
-def _put_inline(acct: str, name: str, is_user: bool, policy_name: str, doc: dict[str, Any]) -> Callable[[World], None]:
-    def apply(w: World) -> None:
-        iam = w.account(acct).iam
-        holder = iam.users.get(name) if is_user else iam.roles.get(name)
-        if holder is not None:
-            holder.inline[policy_name] = Document.parse(doc, PolicyType.IDENTITY, policy_name)
-
-    return apply
-
-
-def _add_grant(key_arn: str, grantee: str, operations: list[str], acct: str) -> Callable[[World], None]:
-    def apply(w: World) -> None:
-        key = w.key_by_arn(key_arn)
-        if key is not None:
-            key.grants.append(
-                Grant(
-                    grant_id=w.ids.grant_id(),
-                    grantee=grantee,
-                    operations=frozenset(operations),
-                    key_arn=key_arn,
-                    issuing_account=f"arn:aws:iam::{acct}:root",
-                )
-            )
-
-    return apply
-
-
-def _replace_doc(owner: str, kind: str, name: str, doc: dict[str, Any], ptype: PolicyType) -> Callable[[World], None]:
-    def apply(w: World) -> None:
-        for h in holders(w):
-            if h.owner_arn == owner and h.kind == kind and h.name == name:
-                h.replace(Document.parse(doc, ptype, h.document.policy.name))
-                return
-
-    return apply
-
-
-def _delegation_statements(consumer: str, grantees: set[str]) -> list[dict[str, Any]]:
-    """The key owner's statement letting ``consumer`` create grants of the key for exactly ``grantees``: the
-    direct CreateGrant a principal of that account makes carries no kms:GrantIsForAWSResource
-    (https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-grantee-principal)."""
-    return [
-        {
-            "Sid": f"Allow {consumer} to grant the key to its service-linked role",
-            "Effect": "Allow",
-            "Principal": {"AWS": f"arn:aws:iam::{consumer}:root"},
-            "Action": "kms:CreateGrant",
-            "Resource": "*",
-            "Condition": {
-                "StringEquals": {
-                    "kms:GranteePrincipal": sorted(grantees) if len(grantees) > 1 else next(iter(grantees))
-                }
-            },
-        }
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class GrantRunner:
-    """Who in the consumer account runs ``aws kms create-grant``, and the engine's decision on that call.
-
-    ``principal`` is None when no principal of the snapshot is allowed it; the decision is then made for a
-    principal of that account holding ``iam_statement`` and nothing else."""
-
-    principal: str | None
-    decision: Decision
-    iam_statement: dict[str, Any]
-
-
-def _direct_grant_request(who: Principal, key_arn: str, grantee: str, operations: list[str]) -> Request:
-    # The direct call as it is: no kms:GrantIsForAWSResource (no AWS service makes it), no kms:ViaService,
-    # aws:ViaAWSService false (https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html).
-    context = {
-        "kms:granteeprincipal": (grantee,),
-        "kms:grantoperations": tuple(operations),
-        "aws:viaawsservice": ("false",),
-    }
-    return Request(who, "kms:CreateGrant", key_arn, context)
-
-
-def grant_runner(world: World, key_arn: str, grantee: str, account: str, operations: list[str]) -> GrantRunner:
-    """Decide the consumer's own ``aws kms create-grant`` with the engine: as the first user or role of
-    ``account`` (service-linked roles aside) allowed it, else as a principal holding only the least-privilege IAM
-    statement for it."""
-    key = world.key_by_arn(key_arn)
-    statement = {"Effect": "Allow", "Action": "kms:CreateGrant", "Resource": key_arn}
-    # (the ARN to name, the ARN that calls: a role calls as one of its sessions)
-    candidates: list[tuple[str, str]] = []
-    if account in world.accounts:
-        iam = world.accounts[account].iam
-        candidates += sorted((u.arn, u.arn) for u in iam.users.values())
-        candidates += sorted(
-            (r.arn, f"arn:aws:sts::{account}:assumed-role/{r.name}/create-grant")
-            for r in iam.roles.values()
-            if not r.service_linked
-        )
-    for named, caller in candidates:
-        who = principal_in_world(world, caller)
-        request = _direct_grant_request(who, key_arn, grantee, operations)
-        decision = authorize(request, policy_set(world, who, key_arn, key), explain=True)
-        if decision.allowed:
-            return GrantRunner(named, decision, statement)
-    who = parse_principal(f"arn:aws:sts::{account}:assumed-role/grant-creator/create-grant")
-    only = Document.parse({"Version": "2012-10-17", "Statement": [statement]}, PolicyType.IDENTITY, "grant-creator")
-    ps = dataclasses.replace(policy_set(world, who, key_arn, key), identity=(only.policy,))
-    decision = authorize(_direct_grant_request(who, key_arn, grantee, operations), ps, explain=True)
-    return GrantRunner(None, decision, statement)
 
 
 def _boundary_fix(
@@ -739,7 +609,7 @@ def _boundary_fix(
             ),
             statements=tuple(added),
             document=doc,
-            apply=_replace_managed(acct, boundary_arn, doc),
+            apply=replace_managed(acct, boundary_arn, doc),
         )
     copy_name = f"{mp.name}-ebs-kms"
     copy_arn = f"arn:aws:iam::{acct}:policy/{copy_name}"
@@ -756,156 +626,5 @@ def _boundary_fix(
         ),
         statements=tuple(added),
         document=doc,
-        apply=_new_boundary(acct, entity_arn, copy_arn, copy_name, doc),
-    )
-
-
-def _replace_managed(acct: str, arn: str, doc: dict[str, Any]) -> Callable[[World], None]:
-    def apply(w: World) -> None:
-        mp = w.account(acct).iam.policies.get(arn)
-        if mp is not None:
-            mp.document = Document.parse(doc, PolicyType.IDENTITY, mp.name)
-            number = int(mp.default_version_id.lstrip("v") or "1") + 1 if mp.default_version_id[1:].isdigit() else 2
-            mp.default_version_id = f"v{number}"
-
-    return apply
-
-
-def _new_boundary(acct: str, entity_arn: str, arn: str, name: str, doc: dict[str, Any]) -> Callable[[World], None]:
-    def apply(w: World) -> None:
-        iam = w.account(acct).iam
-        iam.policies[arn] = ManagedPolicy(
-            arn, name, Document.parse(doc, PolicyType.IDENTITY, name), policy_id=w.ids.unique_id("ANPA")
-        )
-        entity: Any = iam.user_by_arn(entity_arn) or iam.role_by_arn(entity_arn)
-        if entity is not None:
-            entity.boundary_arn = arn
-
-    return apply
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The rounds
-
-
-def find_fix(pristine: World, req: LaunchRequest, *, title: str = "least-privilege fix") -> FixPlan:
-    """Simulate, fix the first refused call, simulate again, until the launch succeeds or nothing more can be
-    done. ``pristine`` is never changed."""
-    needs = Needs(region=req.region)
-    fixes: list[Fix] = []
-    for _ in range(MAX_ROUNDS):
-        world = copy.deepcopy(pristine)
-        fixes = materialize(world, needs)
-        for f in fixes:
-            if f.apply is not None:
-                f.apply(world)
-        result = simulate(world, req)
-        if result.succeeded:
-            grant_refusal = _refused_grant_call(world, needs)
-            if grant_refusal is None:
-                rests_on = _rests_on(world, needs, result)
-                return FixPlan(title, tuple(fixes), bool(fixes), None, result, assumptions=rests_on)
-            if grant_refusal:
-                return FixPlan(title, tuple(fixes), False, grant_refusal, result)
-            continue
-        if result.outcome.state == "rejected":
-            err = result.outcome.error or {}
-            return FixPlan(
-                title, tuple(fixes), False, f"EC2 refuses the request itself: {err.get('Code')}: {err.get('Message')}"
-            )
-        refused = result.refused_calls
-        if not refused:
-            return FixPlan(title, tuple(fixes), False, "the launch fails for a reason that is not a KMS call")
-        before = json.dumps(_needs_key(needs), sort_keys=True)
-        why_not = add_need(world, refused[0], needs)
-        if why_not is not None:
-            return FixPlan(title, tuple(fixes), False, why_not, result)
-        if json.dumps(_needs_key(needs), sort_keys=True) == before:
-            return FixPlan(
-                title, tuple(fixes), False, f"{refused[0].action} is still refused after the changes above", result
-            )
-    return FixPlan(title, tuple(fixes), False, f"no fix found in {MAX_ROUNDS} rounds")
-
-
-def _refused_grant_call(world: World, needs: Needs) -> str | None:
-    """Decide each grant the plan asks the consumer account to create, as the direct call it is. None: all are
-    allowed; "": one was refused by the key policy and the owner's delegation was added to ``needs`` (another
-    round); otherwise why the call stays refused."""
-    for (key_arn, grantee, acct), ops in sorted(needs.grants.items()):
-        operations = sorted(ops | ({"Decrypt"} if "CreateGrant" in ops else set()))
-        runner = grant_runner(world, key_arn, grantee, acct, operations)
-        if runner.decision.allowed:
-            continue
-        layers = set(runner.decision.denied_by)
-        delegated = grantee in needs.grant_delegations.get((key_arn, acct), set())
-        if layers == {Layer.KEY_POLICY} and not delegated and runner.decision.verdict is Verdict.IMPLICIT_DENY:
-            needs.grant_delegations.setdefault((key_arn, acct), set()).add(grantee)
-            return ""
-        return (
-            f"the grant for {grantee} must be created in account {acct} with a direct kms:CreateGrant call, and "
-            f"that call is refused ({runner.decision.verdict.value} by {', '.join(x.value for x in layers)})"
-        )
-    return None
-
-
-def _rests_on(world: World, needs: Needs, result: LaunchResult) -> tuple[str, ...]:
-    """The assumptions of the verifying launch and of the consumer's own create-grant calls."""
-    out = list(verification_assumptions(result))
-    for (key_arn, grantee, acct), ops in sorted(needs.grants.items()):
-        operations = sorted(ops | ({"Decrypt"} if "CreateGrant" in ops else set()))
-        for a in decision_assumptions(grant_runner(world, key_arn, grantee, acct, operations).decision):
-            if a not in out:
-                out.append(a)
-    return tuple(out)
-
-
-def _needs_key(needs: Needs) -> Any:
-    return {
-        "identity": sorted((str(k), sorted(v)) for k, v in needs.identity.items()),
-        "key_policy": sorted((str(k), sorted(v)) for k, v in needs.key_policy.items()),
-        "grants": sorted((str(k), sorted(v)) for k, v in needs.grants.items()),
-        "exemptions": sorted(str(k) + str(sorted(v)) for k, v in needs.exemptions.items()),
-        "boundary": sorted((str(k), sorted(v)) for k, v in needs.boundary.items()),
-        "grant_delegations": sorted((str(k), sorted(v)) for k, v in needs.grant_delegations.items()),
-        "key_state": sorted(needs.key_state),
-    }
-
-
-def find_parameter_fix(pristine: World, req: LaunchRequest, result: LaunchResult) -> FixPlan | None:
-    """An alternative that changes the launch instead of a policy: encrypt the volumes with the account's AWS
-    managed key ``aws/ebs``, which any principal of the account may use through EC2
-    (https://docs.aws.amazon.com/kms/latest/developerguide/services-ebs.html). Offered only when verified."""
-    if req.kind is not LaunchKind.RUN_INSTANCES:
-        return None
-    devices = [v.device for v in result.volumes if v.encrypted]
-    if not devices:
-        return None
-    params = copy.deepcopy(req.params)
-    mappings = {m.get("DeviceName"): m for m in params.get("BlockDeviceMappings") or [] if isinstance(m, dict)}
-    for d in devices:
-        ebs = dict(mappings.get(d, {}).get("Ebs") or {})
-        ebs.update({"Encrypted": True, "KmsKeyId": "alias/aws/ebs"})
-        mappings[d] = {"DeviceName": d, "Ebs": ebs}
-    params["BlockDeviceMappings"] = list(mappings.values())
-    changed = dataclasses.replace(req, params=params)
-    after = simulate(copy.deepcopy(pristine), changed)
-    if not after.succeeded:
-        return None
-    fix = Fix(
-        "launch-parameter",
-        req.account,
-        f"RunInstances by {req.caller}",
-        "encrypt the volumes with the account's AWS managed key aws/ebs instead: its policy lets every principal "
-        "of the account use it through EC2 (the data is then not under a key you control)",
-        ("aws ec2 run-instances --cli-input-json file://run-instances.json",),
-        document=params,
-    )
-    return FixPlan(
-        "alternative: launch with alias/aws/ebs (changes the launch, not a policy)",
-        (fix,),
-        True,
-        None,
-        after,
-        alternative=True,
-        assumptions=verification_assumptions(after),
+        apply=new_boundary(acct, entity_arn, copy_arn, copy_name, doc),
     )
