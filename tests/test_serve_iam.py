@@ -228,6 +228,53 @@ def test_assume_role_by_trust_policy(endpoint: Endpoint) -> None:
     assert _error(endpoint.client("iam", session).list_users)[0] == "AccessDenied"
 
 
+def test_a_session_is_narrowed_by_its_session_policies(tmp_path: Path) -> None:
+    """AssumeRole's Policy and PolicyArns: the session may do only what both they and the role allow, on every
+    later request, in role chaining, and after a restart (the credentials keep them)."""
+    path = tmp_path / "s.sqlite"
+    first = _start(path)
+    try:
+        iam = first.client("iam")
+        trust = _doc(
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
+        )
+        role = iam.create_role(RoleName="ops", AssumeRolePolicyDocument=trust)["Role"]
+        iam.put_role_policy(RoleName="ops", PolicyName="kms", PolicyDocument=json.dumps(ALLOW_ALL_KMS))
+        sts = first.client("sts")
+        list_only = _doc({"Effect": "Allow", "Action": "kms:ListKeys", "Resource": "*"})
+        code, _ = _error(
+            lambda: sts.assume_role(RoleArn=role["Arn"], RoleSessionName="bad-policy", Policy='{"Statement": 1}')
+        )
+        assert code == "MalformedPolicyDocument"
+        creds = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="narrow", Policy=list_only)["Credentials"]
+        narrow = (creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+        first.client("kms", narrow).list_keys()
+        code, message = _error(lambda: first.client("kms", narrow).create_key())
+        assert code == "AccessDeniedException" and "session policy" in message
+        # The same session name again, without a policy, does not widen the first session.
+        wide = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="narrow")["Credentials"]
+        first.client("kms", (wide["AccessKeyId"], wide["SecretAccessKey"], wide["SessionToken"])).create_key()
+        assert _error(lambda: first.client("kms", narrow).create_key())[0] == "AccessDeniedException"
+        # A managed session policy, looked up at each request.
+        arn = iam.create_policy(
+            PolicyName="describe-only",
+            PolicyDocument=_doc({"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": "*"}),
+        )["Policy"]["Arn"]
+        managed = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="managed", PolicyArns=[{"arn": arn}])[
+            "Credentials"
+        ]
+        by_arn = (managed["AccessKeyId"], managed["SecretAccessKey"], managed["SessionToken"])
+        assert _error(lambda: first.client("kms", by_arn).list_keys())[0] == "AccessDeniedException"
+    finally:
+        _stop(first)
+    second = _start(path)
+    try:
+        second.client("kms", narrow).list_keys()
+        assert _error(lambda: second.client("kms", narrow).create_key())[0] == "AccessDeniedException"
+    finally:
+        _stop(second)
+
+
 def test_the_trust_policy_must_name_the_caller(endpoint: Endpoint) -> None:
     """A role's trust policy must allow the caller, in the role's own account too
     (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_permissions-to-switch.html)."""

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kmslaunch.policy.messages import access_denied_message
+from kmslaunch.policy.model import Policy, PolicyType
+from kmslaunch.policy.parse import parse_policy
 from kmslaunch.policy.principals import Principal, parse_principal
 from kmslaunch.wire.sigv4 import Credential
 from kmslaunch.world.authz import authorize_in_world, principal_in_world
@@ -28,6 +30,8 @@ from .store import Store, StoredCredential
 
 # AWS's documented example key pair (https://docs.aws.amazon.com/IAM/latest/UserGuide/security-creds.html),
 # for the root user of the first account, so that the AWS CLI works out of the box.
+# A session policy that names a managed policy since deleted: it allows nothing.
+_NOTHING = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "NotAction": "*", "NotResource": "*"}]}
 DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
 DEFAULT_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -46,6 +50,7 @@ class State:
         self.materials: dict[str, bytes] = store.materials()
         self.version = 0  # bumped at every change of the world: what is cached per caller is dropped
         self._callers: dict[tuple[str, int], Principal] = {}
+        self._sessions: dict[tuple[str, int], tuple[Policy, ...]] = {}
         if self.fresh:
             self.world.account(DEFAULT_ACCOUNT)
             self.add_credential(DEFAULT_ACCESS_KEY, DEFAULT_SECRET, f"arn:aws:iam::{DEFAULT_ACCOUNT}:root")
@@ -62,6 +67,8 @@ class State:
         session_token: str | None = None,
         expires_at: datetime | None = None,
         role_arn: str | None = None,
+        session_policy: str | None = None,
+        session_policy_arns: tuple[str, ...] = (),
     ) -> StoredCredential:
         cred = StoredCredential(
             access_key_id,
@@ -72,6 +79,8 @@ class State:
             role_arn,
             "Active",
             datetime.now(UTC).isoformat(),
+            session_policy,
+            session_policy_arns,
         )
         self.credentials[access_key_id] = cred
         self.store.put_credential(cred)
@@ -105,6 +114,29 @@ class State:
             return parse_principal(p.arn, role_arn=c.role_arn, userid=p.userid, tags=p.tags, org_id=p.org_id)
         return p
 
+    def session_policies(self, access_key_id: str) -> tuple[Policy, ...] | None:
+        """The session policies the credentials were issued with (inline, then managed, looked up now as IAM
+        does at each request); None for credentials that carry none. A managed policy deleted since counts as
+        one that allows nothing: a session is never wider than it was made."""
+        c = self.credentials.get(access_key_id)
+        if c is None or (c.session_policy is None and not c.session_policy_arns):
+            return None
+        key = (access_key_id, self.version)
+        if key in self._sessions:
+            return self._sessions[key]
+        if len(self._sessions) > 1024:
+            self._sessions.clear()
+        out: list[Policy] = []
+        if c.session_policy is not None:
+            out.append(parse_policy(c.session_policy, PolicyType.SESSION, "session policy"))
+        account = c.principal_arn.split(":")[4] if c.principal_arn.count(":") >= 5 else ""
+        iam = self.world.accounts[account].iam if account in self.world.accounts else None
+        for arn in c.session_policy_arns:
+            mp = iam.policies.get(arn) if iam is not None else None
+            out.append(mp.document.policy if mp is not None else parse_policy(_NOTHING, PolicyType.SESSION, arn))
+        self._sessions[key] = tuple(out)
+        return self._sessions[key]
+
     # Authorization ---------------------------------------------------------------------------------------------
 
     def authorize(
@@ -136,6 +168,7 @@ class State:
             context=full,
             encryption_context=encryption_context,
             explain=False,
+            session=self.session_policies(ctx.access_key_id),
         )
         if auth.decision.allowed:
             return

@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS world_files (path TEXT PRIMARY KEY, content TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS credentials (
     access_key_id TEXT PRIMARY KEY, secret TEXT NOT NULL, principal_arn TEXT NOT NULL,
-    session_token TEXT, expires_at TEXT, role_arn TEXT, status TEXT NOT NULL DEFAULT 'Active', created TEXT
+    session_token TEXT, expires_at TEXT, role_arn TEXT, status TEXT NOT NULL DEFAULT 'Active', created TEXT,
+    session_policy TEXT, session_policy_arns TEXT
 );
 CREATE TABLE IF NOT EXISTS key_material (key_arn TEXT PRIMARY KEY, material BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS trail (id INTEGER PRIMARY KEY AUTOINCREMENT, account TEXT, region TEXT, event TEXT NOT NULL);
@@ -46,6 +47,10 @@ class StoredCredential:
     role_arn: str | None
     status: str
     created: str | None
+    # What AssumeRole's Policy and PolicyArns narrowed the session to: every request with these credentials is
+    # limited by them (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html#policies_session).
+    session_policy: str | None = None
+    session_policy_arns: tuple[str, ...] = ()
 
 
 FLUSH_SECONDS = 0.1
@@ -61,6 +66,11 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        # A state file written before credentials carried session policies gains the columns, empty.
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(credentials)")}
+        for column in ("session_policy", "session_policy_arns"):
+            if column not in have:
+                self.db.execute(f"ALTER TABLE credentials ADD COLUMN {column} TEXT")
         self.lock = threading.RLock()
         self._pending: list[tuple[str, str, dict[str, Any]]] = []
         self._stop = threading.Event()
@@ -150,7 +160,8 @@ class Store:
     def put_credential(self, c: StoredCredential) -> None:
         with self.lock:
             self.db.execute(
-                "INSERT OR REPLACE INTO credentials VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO credentials (access_key_id, secret, principal_arn, session_token, expires_at, "
+                "role_arn, status, created, session_policy, session_policy_arns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     c.access_key_id,
                     c.secret,
@@ -160,6 +171,8 @@ class Store:
                     c.role_arn,
                     c.status,
                     c.created,
+                    c.session_policy,
+                    json.dumps(list(c.session_policy_arns)) if c.session_policy_arns else None,
                 ),
             )
 
@@ -170,7 +183,11 @@ class Store:
     def credentials(self) -> list[StoredCredential]:
         with self.lock:
             out = []
-            for row in self.db.execute("SELECT * FROM credentials"):
+            columns = (
+                "access_key_id, secret, principal_arn, session_token, expires_at, role_arn, status, created, "
+                "session_policy, session_policy_arns"
+            )
+            for row in self.db.execute(f"SELECT {columns} FROM credentials"):
                 out.append(
                     StoredCredential(
                         row[0],
@@ -181,6 +198,8 @@ class Store:
                         row[5],
                         row[6],
                         row[7],
+                        row[8],
+                        tuple(json.loads(row[9])) if row[9] else (),
                     )
                 )
             return out

@@ -95,7 +95,11 @@ def identity_policies(iam: Iam, who: Principal) -> tuple[tuple[Policy, ...], Pol
 _SESSIONS = (PrincipalType.ASSUMED_ROLE, PrincipalType.FEDERATED_USER)
 
 
-def policy_set(world: World, who: Principal, resource: str, key: Key | None) -> PolicySet:
+def policy_set(
+    world: World, who: Principal, resource: str, key: Key | None, session: tuple[Policy, ...] | None = None
+) -> PolicySet:
+    """Every policy of one request. ``session``: the caller's session policies when the caller of this request
+    knows them (the endpoint's credentials carry them); otherwise those the world holds for the session."""
     acct = world.accounts.get(who.account) if who.account else None
     identity, boundary = identity_policies(acct.iam, who) if acct else ((), None)
     org = world.organization
@@ -106,7 +110,9 @@ def policy_set(world: World, who: Principal, resource: str, key: Key | None) -> 
         identity=identity,
         resource=key.policy.policy if key is not None and key.policy_known else None,
         boundary=boundary,
-        session=world.session_policies.get(who.arn, ()) if who.type in _SESSIONS else (),
+        session=session
+        if session is not None
+        else (world.session_policies.get(who.arn, ()) if who.type in _SESSIONS else ()),
         scps=scps,
         rcps=rcps,
         grants=tuple(key.grants) if key is not None else (),
@@ -126,10 +132,11 @@ def authorize_in_world(
     context: Mapping[str, tuple[str, ...]] | None = None,
     encryption_context: Mapping[str, str] | None = None,
     explain: bool = True,
+    session: tuple[Policy, ...] | None = None,
 ) -> Authorized:
-    """Decide one request against the world's policies."""
+    """Decide one request against the world's policies (``session``: see ``policy_set``)."""
     req = Request(who, action, resource, dict(context or {}), encryption_context)
-    ps = policy_set(world, who, resource, key)
+    ps = policy_set(world, who, resource, key, session)
     return Authorized(req, ps, authorize(req, ps, explain=explain), gaps(world, who, resource, key))
 
 
