@@ -13,12 +13,17 @@ from kmslaunch.cli.launchopts import launch_options, launch_request, open_snapsh
 from kmslaunch.doctor.diagnose import Diagnosis, diagnose
 from kmslaunch.doctor.fixes import verified_words
 from kmslaunch.doctor.markdown import render_markdown
+from kmslaunch.doctor.paste import write_fix_files
 from kmslaunch.doctor.sarif import render_sarif
 from kmslaunch.doctor.text import render_diagnosis
 from kmslaunch.launch.errors import NotInWorld
 from kmslaunch.launch.request import simulate
 from kmslaunch.policy.errors import InputError, KmslaunchError
 from kmslaunch.snapshot.save import save_snapshot
+
+# Where ``fix --out`` puts the files its commands name: inside OUT (nothing is written outside it), in a folder
+# the snapshot loader does not read (only 12-digit account folders and organizations/ are snapshot data).
+COMMANDS_DIR = "commands"
 
 
 def _diagnose(snapshot: Path, launch: dict[str, object]) -> tuple[Diagnosis, object]:
@@ -37,7 +42,17 @@ def _diagnose(snapshot: Path, launch: dict[str, object]) -> tuple[Diagnosis, obj
     "--format", "fmt", type=click.Choice(["text", "json", "markdown", "sarif"]), default="text", show_default=True
 )
 @click.option("--trail/--no-trail", default=False, help="Text output: also list the CloudTrail records.")
-def doctor_command(snapshot: Path, fmt: str, trail: bool, **launch: object) -> None:
+@click.option(
+    "--write-fixes",
+    "fixes_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write every file the fix commands name (whole policy documents) into this directory; run the commands there.",
+)
+@click.option("--force", is_flag=True, help="Write into --write-fixes even if it is not empty.")
+@click.option("-v", "--verbose", is_flag=True, help="Text output: ARNs in full everywhere, not shortened once shown.")
+def doctor_command(
+    snapshot: Path, fmt: str, trail: bool, fixes_dir: Path | None, force: bool, verbose: bool, **launch: object
+) -> None:
     """Diagnose a launch: the refused KMS call, who made it and why, the policy behind it, what CloudTrail
     recorded, and the least-privilege fix, verified by simulating the launch again.
 
@@ -45,15 +60,30 @@ def doctor_command(snapshot: Path, fmt: str, trail: bool, **launch: object) -> N
     snapshot does not hold allows it.
     """
     diag, _ = _diagnose(snapshot, launch)
+    written: list[Path] | None = None
+    if fixes_dir is not None:
+        try:
+            written = write_fix_files(diag.plans, fixes_dir, force=force)
+        except KmslaunchError as exc:
+            fail(str(exc))
     if fmt == "json":
-        emit_json(diag.to_json())
+        out = diag.to_json()
+        if written is not None:
+            out["written_fixes"] = {"directory": str(fixes_dir), "files": [str(p) for p in written]}
+        emit_json(out)
     elif fmt == "markdown":
         click.echo(render_markdown(diag), nl=False)
     elif fmt == "sarif":
         emit_json(render_sarif(diag, uri=str(snapshot)))
     else:
-        for line in render_diagnosis(diag, trail=trail):
+        for line in render_diagnosis(diag, trail=trail, verbose=verbose):
             click.echo(line)
+    if written is not None and fmt != "json":
+        # stderr for the formats whose stdout is a document of its own (SARIF, Markdown)
+        click.echo(
+            f"wrote {len(written)} files to {fixes_dir}: run the fix commands there (cd {fixes_dir})",
+            err=fmt != "text",
+        )
     raise SystemExit(launch_exit(diag.result))
 
 
@@ -74,6 +104,9 @@ def fix_command(snapshot: Path, out: Path, force: bool, **launch: object) -> Non
     Only a fix that keeps the launch as it is (its key and parameters) is written, and the written snapshot is
     read back and the same launch simulated in it. When the only verified fix is a change to the launch itself
     (another key), nothing is written and the change is printed.
+
+    The files the fix's commands name (whole policy documents) are written to OUT/commands/, so that the
+    commands, run there, make the same change in the real account.
 
     Exit status: 0 a verified fix was written, 1 no verified fix to the account exists, 2 bad input.
     """
@@ -108,6 +141,8 @@ def fix_command(snapshot: Path, out: Path, force: bool, **launch: object) -> Non
     plan.apply(world)
     try:
         written = save_snapshot(world, out, meta=dict(snap.meta), overwrite=force)  # type: ignore[attr-defined]
+        commands_dir = out / COMMANDS_DIR
+        documents = write_fix_files((plan,), commands_dir, force=force)
     except KmslaunchError as exc:
         fail(str(exc))
     # The promise is about the files, not the copy in memory: read them back and launch again.
@@ -129,4 +164,5 @@ def fix_command(snapshot: Path, out: Path, force: bool, **launch: object) -> Non
         for cmd in f.commands:
             click.echo(f"  $ {cmd}")
     click.echo(f"wrote {len(written)} files to {out}; the same launch runs there")
+    click.echo(f"wrote {len(documents)} files the commands name to {commands_dir}: run the commands there")
     raise SystemExit(EXIT_OK)

@@ -3,6 +3,7 @@ the AWS CLI command that makes each in a real account."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -15,18 +16,54 @@ from kmslaunch.world.world import World
 from .locate import holders
 
 
-def put_command(kind: str, owner: str, name: str) -> str:
+def safe_name(text: str) -> str:
+    """A file name made of ``text``: ids and ARNs never name a directory or leave the fixes' directory."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "policy"
+
+
+def in_account(command: str, account: str, note: str = "") -> str:
+    """The command with the account it must run in, as a trailing comment that a POSIX shell ignores."""
+    return f"{command}   # run in account {account}{note}"
+
+
+def regional(command: str, arn: str) -> str:
+    """A call to a regional service (KMS) names the region of the resource's ARN: the profile's default region
+    may be another one (https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-options.html).
+    IAM and Organizations are global and take none."""
+    return f"{command} --region {arn.split(':')[3]}"
+
+
+def document_file(kind: str, owner: str, name: str) -> str:
+    """The file a command reads its document from, one per place a document lives, so that two fixes never
+    share one: ``key-policy-<key id>.json``, ``<user|role|group>-<name>-<policy>.json``,
+    ``policy-<managed policy name>.json``, ``<scp|rcp>-<policy id>.json``."""
     if kind == "key-policy":
-        return f"aws kms put-key-policy --key-id {owner} --policy-name default --policy file://key-policy.json"
+        return f"key-policy-{safe_name(owner.rsplit('/', 1)[-1])}.json"
     if kind == "managed-policy":
-        return (
-            f"aws iam create-policy-version --policy-arn {owner} --policy-document file://policy.json --set-as-default"
-        )
+        return f"policy-{safe_name(owner.rsplit('/', 1)[-1])}.json"
     if kind in ("scp", "rcp"):
-        return f"aws organizations update-policy --policy-id {owner} --content file://policy.json"
+        return f"{kind}-{safe_name(owner)}.json"
     entity = owner.split(":")[5]
-    verb = "put-user-policy --user-name" if entity.startswith("user/") else "put-role-policy --role-name"
-    return f"aws iam {verb} {entity.rsplit('/', 1)[-1]} --policy-name {name} --policy-document file://policy.json"
+    return f"{safe_name(entity.split('/', 1)[0])}-{safe_name(entity.rsplit('/', 1)[-1])}-{safe_name(name)}.json"
+
+
+def put_command(kind: str, owner: str, name: str, account: str) -> str:
+    """The command that replaces the whole document of this place with ``document_file``'s contents."""
+    path = document_file(kind, owner, name)
+    if kind == "key-policy":
+        cmd = regional(f"aws kms put-key-policy --key-id {owner} --policy-name default --policy file://{path}", owner)
+    elif kind == "managed-policy":
+        cmd = f"aws iam create-policy-version --policy-arn {owner} --policy-document file://{path} --set-as-default"
+    elif kind in ("scp", "rcp"):
+        cmd = f"aws organizations update-policy --policy-id {owner} --content file://{path}"
+    else:
+        entity = owner.split(":")[5]
+        noun = entity.split("/", 1)[0]
+        cmd = (
+            f"aws iam put-{noun}-policy --{noun}-name {entity.rsplit('/', 1)[-1]} --policy-name {name} "
+            f"--policy-document file://{path}"
+        )
+    return in_account(cmd, account)
 
 
 def set_key_policy(key_arn: str, doc: dict[str, Any]) -> Callable[[World], None]:

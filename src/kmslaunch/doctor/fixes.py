@@ -39,11 +39,15 @@ from kmslaunch.world.world import World
 
 from .appliers import (
     add_grant,
+    document_file,
+    in_account,
     new_boundary,
     put_command,
     put_inline,
+    regional,
     replace_doc,
     replace_managed,
+    safe_name,
     set_key_policy,
 )
 from .delegation import delegation_statements, grant_runner
@@ -105,6 +109,8 @@ class Fix:
     document: dict[str, Any] | None = None
     grant: dict[str, Any] | None = None
     apply: Callable[[World], None] | None = field(default=None, compare=False, repr=False)
+    # (file name, whole document) for every ``file://`` the commands name, relative to the directory they run in
+    files: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     def to_json(self, verified: bool) -> dict[str, Any]:
         return {
@@ -115,6 +121,7 @@ class Fix:
             "document": self.document,
             "grant": self.grant,
             "commands": list(self.commands),
+            "files": [name for name, _ in self.files],
             "verified": verified,
             "rationale": self.rationale,
         }
@@ -414,10 +421,11 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
     fixes: list[Fix] = []
     region = needs.region
     for key_arn, state in needs.key_state.items():
+        owner = key_arn.split(":")[4]
         cmds = []
         if state is KeyState.PENDING_DELETION:
-            cmds.append(f"aws kms cancel-key-deletion --key-id {key_arn}")
-        cmds.append(f"aws kms enable-key --key-id {key_arn}")
+            cmds.append(in_account(regional(f"aws kms cancel-key-deletion --key-id {key_arn}", key_arn), owner))
+        cmds.append(in_account(regional(f"aws kms enable-key --key-id {key_arn}", key_arn), owner))
 
         def enable(w: World, key_arn: str = key_arn) -> None:
             key = w.key_by_arn(key_arn)
@@ -430,7 +438,7 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
             if state is KeyState.PENDING_DELETION
             else "disabled"
         )
-        fixes.append(Fix("key-state", key_arn.split(":")[4], key_arn, why, tuple(cmds), apply=enable))
+        fixes.append(Fix("key-state", owner, key_arn, why, tuple(cmds), apply=enable))
 
     by_key: dict[str, list[tuple[str, set[str]]]] = {}
     for (key_arn, principal), actions in needs.key_policy.items():
@@ -469,7 +477,8 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
             )
         added = _unique_sids(existing, added)
         doc = {**raw, "Statement": existing + added}
-        owner_note = f"   # run in account {key.account}, the key's owner" if delegations.get(key_arn) else ""
+        owner_note = ", the key's owner" if delegations.get(key_arn) else ""
+        path = document_file("key-policy", key_arn, "default")
         fixes.append(
             Fix(
                 "key-policy",
@@ -477,24 +486,38 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
                 key_arn,
                 "; ".join(reasons),
                 (
-                    f"aws kms put-key-policy --key-id {key_arn} --policy-name default "
-                    f"--policy file://key-policy-{key.key_id}.json{owner_note}",
+                    in_account(
+                        regional(
+                            f"aws kms put-key-policy --key-id {key_arn} --policy-name default --policy file://{path}",
+                            key_arn,
+                        ),
+                        key.account,
+                        owner_note,
+                    ),
                 ),
                 statements=tuple(added),
                 document=doc,
                 apply=set_key_policy(key_arn, doc),
+                files=((path, doc),),
             )
         )
 
     for (acct, holder_arn), pairs in sorted(needs.identity.items()):
-        statements = _identity_statements(pairs, region)
         kind_name = holder_arn.split(":")[5]
         is_user = kind_name.startswith("user/")
         name = kind_name.rsplit("/", 1)[-1]
         first_key = sorted(k for _, k in pairs)[0].rsplit("/", 1)[-1][:8]
         policy_name = f"kmslaunch-ebs-{first_key}"
-        doc = {"Version": "2012-10-17", "Statement": statements}
+        # put-user-policy replaces an inline policy of that name whole: keep what one already holds.
+        iam = world.account(acct).iam
+        entity: Any = iam.users.get(name) if is_user else iam.roles.get(name)
+        held = entity.inline.get(policy_name) if entity is not None else None
+        raw = copy.deepcopy(held.raw) if held is not None else {"Version": "2012-10-17"}
+        existing = _statements_of(raw)
+        statements = _unique_sids(existing, _identity_statements(pairs, region))
+        doc = {**raw, "Statement": existing + statements}
         verb = "put-user-policy --user-name" if is_user else "put-role-policy --role-name"
+        path = document_file("identity-policy", holder_arn, policy_name)
         fixes.append(
             Fix(
                 "identity-policy",
@@ -502,10 +525,15 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
                 holder_arn,
                 f"the key policy lets IAM decide, and no IAM policy of {name} allows "
                 + ", ".join(sorted({a for a, _ in pairs})),
-                (f"aws iam {verb} {name} --policy-name {policy_name} --policy-document file://{policy_name}.json",),
+                (
+                    in_account(
+                        f"aws iam {verb} {name} --policy-name {policy_name} --policy-document file://{path}", acct
+                    ),
+                ),
                 statements=tuple(statements),
                 document=doc,
                 apply=put_inline(acct, name, is_user, policy_name, doc),
+                files=((path, doc),),
             )
         )
 
@@ -536,8 +564,15 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
                 f"{key_arn.split(':')[4]}: the key policy cannot make IAM allow it, a grant can. It is created in "
                 f"account {acct} by {by}.{iam_note}",
                 (
-                    f"aws kms create-grant --key-id {key_arn} --grantee-principal {grantee} "
-                    f"--operations {' '.join(operations)}   # run in account {acct} as {by}",
+                    in_account(
+                        regional(
+                            f"aws kms create-grant --key-id {key_arn} --grantee-principal {grantee} "
+                            f"--operations {' '.join(operations)}",
+                            key_arn,
+                        ),
+                        acct,
+                        f" as {by}",
+                    ),
                 ),
                 grant=grant,
                 apply=add_grant(key_arn, grantee, operations, acct),
@@ -563,10 +598,11 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
                 holder.owner_arn,
                 f"the Deny statement {st.get('Sid') or f'Statement[{index}]'} catches calls EC2 makes: "
                 + recommendation(ordered),
-                (put_command(holder.kind, holder.owner_arn, holder.name),),
+                (put_command(holder.kind, holder.owner_arn, holder.name, holder.account),),
                 statements=(st,),
                 document=doc,
                 apply=replace_doc(holder.owner_arn, holder.kind, holder.name, doc, policy.type),
+                files=((document_file(holder.kind, holder.owner_arn, holder.name), doc),),
             )
         )
 
@@ -597,6 +633,7 @@ def _boundary_fix(
     name = entity.rsplit("/", 1)[-1]
     actions = ", ".join(sorted({a for a, _ in pairs}))
     if not mp.aws_managed:
+        path = document_file("managed-policy", boundary_arn, mp.name)
         return Fix(
             "permissions-boundary",
             acct,
@@ -604,16 +641,21 @@ def _boundary_fix(
             f"the permissions boundary {mp.name} of {name} does not allow {actions}: whatever the identity policies "
             "allow, a boundary caps it; a new default version adds the KMS actions on the key, nothing else",
             (
-                f"aws iam create-policy-version --policy-arn {boundary_arn} "
-                f"--policy-document file://{mp.name}.json --set-as-default",
+                in_account(
+                    f"aws iam create-policy-version --policy-arn {boundary_arn} "
+                    f"--policy-document file://{path} --set-as-default",
+                    acct,
+                ),
             ),
             statements=tuple(added),
             document=doc,
             apply=replace_managed(acct, boundary_arn, doc),
+            files=((path, doc),),
         )
     copy_name = f"{mp.name}-ebs-kms"
     copy_arn = f"arn:aws:iam::{acct}:policy/{copy_name}"
     verb = "put-user-permissions-boundary --user-name" if is_user else "put-role-permissions-boundary --role-name"
+    path = f"policy-{safe_name(copy_name)}.json"
     return Fix(
         "permissions-boundary",
         acct,
@@ -621,10 +663,11 @@ def _boundary_fix(
         f"the permissions boundary of {name} is the AWS managed policy {mp.name}, which does not allow {actions} "
         "and cannot be edited: a customer managed copy of it with the KMS actions on the key becomes the boundary",
         (
-            f"aws iam create-policy --policy-name {copy_name} --policy-document file://{copy_name}.json",
-            f"aws iam {verb} {name} --permissions-boundary {copy_arn}",
+            in_account(f"aws iam create-policy --policy-name {copy_name} --policy-document file://{path}", acct),
+            in_account(f"aws iam {verb} {name} --permissions-boundary {copy_arn}", acct),
         ),
         statements=tuple(added),
         document=doc,
         apply=new_boundary(acct, entity_arn, copy_arn, copy_name, doc),
+        files=((path, doc),),
     )

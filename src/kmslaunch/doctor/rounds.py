@@ -14,6 +14,7 @@ from kmslaunch.launch.result import LaunchKind, LaunchResult
 from kmslaunch.policy.decision import Layer, Verdict
 from kmslaunch.world.world import World
 
+from .appliers import in_account
 from .delegation import grant_runner
 from .fixes import (
     MAX_ROUNDS,
@@ -136,8 +137,13 @@ def find_parameter_fix(pristine: World, req: LaunchRequest, result: LaunchResult
         f"RunInstances by {req.caller}",
         "encrypt the volumes with the account's AWS managed key aws/ebs instead: its policy lets every principal "
         "of the account use it through EC2 (the data is then not under a key you control)",
-        ("aws ec2 run-instances --cli-input-json file://run-instances.json",),
+        (
+            in_account(
+                f"aws ec2 run-instances --cli-input-json file://run-instances.json --region {req.region}", req.account
+            ),
+        ),
         document=params,
+        files=(("run-instances.json", params),),
     )
     return FixPlan(
         "alternative: launch with alias/aws/ebs (changes the launch, not a policy)",

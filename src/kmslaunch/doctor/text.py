@@ -6,11 +6,12 @@ Colour only through ``click.style``; click strips it when the output is not a te
 from __future__ import annotations
 
 import json
+import re
 
 import click
 
 from kmslaunch.doctor.diagnose import Diagnosis
-from kmslaunch.doctor.fixes import verified_words
+from kmslaunch.doctor.fixes import shown, verified_words
 from kmslaunch.launch.result import CallResult, CallVerdict, LaunchResult, LaunchVerdict
 from kmslaunch.policy.evaluate import build_context
 from kmslaunch.policy.explain import conditions_met, describe_near_miss, describe_ref
@@ -84,8 +85,8 @@ def render_verdict(result: LaunchResult) -> list[str]:
     return lines
 
 
-def render_launch(result: LaunchResult, *, trail: bool = False) -> list[str]:
-    lines = [*render_verdict(result), ""]
+def render_launch(result: LaunchResult, *, trail: bool = False, verdict: bool = True) -> list[str]:
+    lines = [*render_verdict(result), ""] if verdict else []
     lines.append(
         click.style(f"{result.kind.value}", bold=True)
         + f" by {result.principal or '(nobody)'} in account {result.account}, {result.region}"
@@ -135,9 +136,74 @@ def render_launch(result: LaunchResult, *, trail: bool = False) -> list[str]:
     return lines
 
 
-def render_diagnosis(diag: Diagnosis, *, trail: bool = False) -> list[str]:
-    """The launch, then the diagnosis: refused call, evidence from CloudTrail, and the verified fix."""
-    lines = render_launch(diag.result, trail=trail)
+def render_what_to_do(diag: Diagnosis) -> list[str]:
+    """Right after the verdict: the refused call, who made it, the layer that refused it, and the commands that
+    fix it; the call-by-call account follows."""
+    if not diag.findings:
+        return []
+    lines = [click.style("What to do:", bold=True)]
+    for f in diag.findings:
+        c = f.call
+        lines.append(f"  refused: {c.action} on {c.resource}")
+        lines.append(f"  who:     {_who(c)}")
+        lines.append(f"  layer:   {f.layer}")
+    plan = shown(diag.plans)
+    if plan is None:
+        return lines
+    if plan.verified:
+        lines.append(f"  fix ({verified_words(plan)}), run where the files are (--write-fixes DIR):")
+    else:
+        lines.append(f"  no verified fix: {plan.unresolved}")
+    for fx in plan.fixes:
+        lines.extend(f"    $ {cmd}" for cmd in fx.commands)
+    return lines
+
+
+# An ARN in prose: shortened to its resource (ids to 8 characters) once it has been shown whole.
+_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(?:\d{12}|aws)?:[A-Za-z0-9_+=,.@:/-]+[A-Za-z0-9_+=,.@/-]")
+_LONG_ID = re.compile(r"([0-9a-f]{8})[0-9a-f]*(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}|\b(i-[0-9a-f]{8})[0-9a-f]{9}\b")
+
+
+def _short(arn: str) -> str:
+    resource = arn.split(":", 5)[5]
+    return _LONG_ID.sub(lambda m: (m.group(1) or m.group(2)) + "…", resource)
+
+
+def shorten_arns(lines: list[str]) -> list[str]:
+    """Each ARN whole the first time, then as its resource part (``key/3ff5ba93…``) where that names no other
+    ARN of the output. Commands (``$ …``) and JSON documents are left whole: they are pasted."""
+    arns = {a for line in lines for a in _ARN.findall(line)}
+    by_short: dict[str, set[str]] = {}
+    for a in arns:
+        by_short.setdefault(_short(a), set()).add(a)
+    seen: set[str] = set()
+
+    def one(m: re.Match[str]) -> str:
+        arn = m.group(0)
+        if arn not in seen or len(by_short[_short(arn)]) > 1:
+            seen.add(arn)
+            return arn
+        return _short(arn)
+
+    out = []
+    for line in lines:
+        bare = click.unstyle(line).lstrip()
+        if bare.startswith(("$ ", "{", "}", "[", "]", '"')) or " says: " in bare:  # AWS's own words stay whole
+            seen.update(_ARN.findall(line))
+            out.append(line)
+        else:
+            out.append(_ARN.sub(one, line))
+    return out
+
+
+def render_diagnosis(diag: Diagnosis, *, trail: bool = False, verbose: bool = False) -> list[str]:
+    """The verdict, what to do, then the launch call by call, the diagnosis, CloudTrail, and the verified fix
+    with its whole documents. Without ``verbose``, ARNs already shown whole are shortened."""
+    lines = render_verdict(diag.result)
+    todo = render_what_to_do(diag)
+    if todo:
+        lines += ["", *todo]
+    lines += ["", *render_launch(diag.result, trail=trail, verdict=False)]
     if diag.findings:
         lines.append("")
         lines.append(click.style("Diagnosis:", bold=True))
@@ -172,12 +238,16 @@ def render_diagnosis(diag: Diagnosis, *, trail: bool = False) -> list[str]:
         for i, fx in enumerate(plan.fixes, 1):
             lines.append(f"  {i}. [{fx.kind}] {fx.target}")
             lines.append(f"     why: {fx.rationale}")
-            for st in fx.statements:
-                lines.extend("     " + ln for ln in json.dumps(st, indent=2).splitlines())
+            if fx.statements and fx.document is not None and fx.kind != "launch-parameter":
+                names = ", ".join(json.dumps(st.get("Sid")) if st.get("Sid") else "(no Sid)" for st in fx.statements)
+                lines.append(f"     the whole document ({', '.join(n for n, _ in fx.files)}); new or changed: {names}")
+                lines.extend("     " + ln for ln in json.dumps(fx.document, indent=2).splitlines())
+            elif fx.document is not None:
+                lines.extend("     " + ln for ln in json.dumps(fx.document, indent=2).splitlines())
             if fx.grant:
                 lines.append(f"     grant: {json.dumps(fx.grant)}")
             for cmd in fx.commands:
                 lines.append("     $ " + cmd)
     for u in diag.unknown:
         lines.append(click.style(f"not in the snapshot: {u}", fg="yellow"))
-    return lines
+    return lines if verbose else shorten_arns(lines)
