@@ -51,7 +51,7 @@ from .appliers import (
     set_key_policy,
 )
 from .delegation import delegation_statements, grant_runner
-from .locate import holder_of, holders
+from .locate import Holder, holder_of, holders
 from .perimeter import (
     ConditionEntry,
     add_to_statement,
@@ -440,6 +440,7 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
         )
         fixes.append(Fix("key-state", owner, key_arn, why, tuple(cmds), apply=enable))
 
+    exempted = _exemptions(world, needs)
     by_key: dict[str, list[tuple[str, set[str]]]] = {}
     for (key_arn, principal), actions in needs.key_policy.items():
         by_key.setdefault(key_arn, []).append((principal, actions))
@@ -451,12 +452,14 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
         key = world.key_by_arn(key_arn)
         if key is None:
             continue
-        raw = copy.deepcopy(key.policy.raw)
+        # One document per key: a Deny of this key policy exempted for EC2 goes in the same put-key-policy, which
+        # replaces the policy whole.
+        _, raw, changed, reasons = exempted.pop(("key-policy", key_arn, "default"), (None, None, [], []))
+        raw = copy.deepcopy(raw if raw is not None else key.policy.raw)
         existing = _statements_of(raw)
         added: list[dict[str, Any]] = []
         for principal, actions in sorted(entries):
             added.extend(_key_statements(principal, actions, region))
-        reasons = []
         if entries:
             who = ", ".join(p for p, _ in sorted(entries))
             reasons.append(
@@ -495,7 +498,7 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
                         owner_note,
                     ),
                 ),
-                statements=tuple(added),
+                statements=(*changed, *added),
                 document=doc,
                 apply=set_key_policy(key_arn, doc),
                 files=((path, doc),),
@@ -579,29 +582,19 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
             )
         )
 
-    for (hkind, owner, hname, index), wanted in sorted(needs.exemptions.items()):
-        holder = next((h for h in holders(world) if (h.kind, h.owner_arn, h.name) == (hkind, owner, hname)), None)
-        if holder is None:
-            continue
-        policy = holder.document.policy
-        raw = copy.deepcopy(holder.document.raw)
-        statements = _statements_of(raw)
-        ordered = tuple(sorted(wanted))
-        st = add_to_statement(statements[index], ordered)
-        statements[index] = st
-        doc = {**raw, "Statement": statements}
+    for place in sorted(exempted):
+        holder, doc, changed, exemption_reasons = exempted[place]
         kind = {"identity-policy": "identity-policy", "managed-policy": "identity-policy"}.get(holder.kind, holder.kind)
         fixes.append(
             Fix(
                 kind,
                 holder.account,
                 holder.owner_arn,
-                f"the Deny statement {st.get('Sid') or f'Statement[{index}]'} catches calls EC2 makes: "
-                + recommendation(ordered),
+                "; ".join(exemption_reasons),
                 (put_command(holder.kind, holder.owner_arn, holder.name, holder.account),),
-                statements=(st,),
+                statements=tuple(changed),
                 document=doc,
-                apply=replace_doc(holder.owner_arn, holder.kind, holder.name, doc, policy.type),
+                apply=replace_doc(holder.owner_arn, holder.kind, holder.name, doc, holder.document.policy.type),
                 files=((document_file(holder.kind, holder.owner_arn, holder.name), doc),),
             )
         )
@@ -611,6 +604,34 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
         if fix is not None:
             fixes.append(fix)
     return fixes
+
+
+Exempted = dict[tuple[str, str, str], tuple[Holder, dict[str, Any], list[dict[str, Any]], list[str]]]
+
+
+def _exemptions(world: World, needs: Needs) -> Exempted:
+    """Each policy with a Deny to exempt for EC2: (holder, the whole document with every such Deny exempted, the
+    changed statements, why), one entry per policy however many of its statements change."""
+    out: Exempted = {}
+    for (hkind, owner, hname, index), wanted in sorted(needs.exemptions.items()):
+        place = (hkind, owner, hname)
+        if place not in out:
+            holder = next((h for h in holders(world) if (h.kind, h.owner_arn, h.name) == place), None)
+            if holder is None:
+                continue
+            out[place] = (holder, copy.deepcopy(holder.document.raw), [], [])
+        _, raw, changed, why = out[place]
+        statements = _statements_of(raw)
+        ordered = tuple(sorted(wanted))
+        st = add_to_statement(statements[index], ordered)
+        statements[index] = st
+        raw["Statement"] = statements
+        changed.append(st)
+        why.append(
+            f"the Deny statement {st.get('Sid') or f'Statement[{index}]'} catches calls EC2 makes: "
+            + recommendation(ordered)
+        )
+    return out
 
 
 def _boundary_fix(
