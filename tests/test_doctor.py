@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from kmslaunch.cli.main import cli
 from kmslaunch.doctor.diagnose import diagnose
 from kmslaunch.doctor.markdown import render_markdown
 from kmslaunch.doctor.sarif import render_sarif
@@ -256,3 +258,32 @@ def test_a_verification_with_facts_missing_says_so(tmp_path: Path) -> None:
     assert diag.fix.unless[0].startswith("whether account 111122223333 is in an organization")
     assert diag.to_json()["fix_plans"][0]["unless"] == list(diag.fix.unless)
     assert "verified, unless something the snapshot does not hold refuses it: whether account" in render_markdown(diag)
+
+
+def _doctor_text(*extra: str) -> list[str]:
+    args = ["doctor", str(EXAMPLES / "kc-source-ip" / "snapshot"), "--instance", "i-056cc6fd323c6308f", *extra]
+    return CliRunner().invoke(cli, args).output.splitlines()
+
+
+def test_text_says_what_to_do_right_after_the_verdict() -> None:
+    lines = _doctor_text()
+    key = "arn:aws:kms:us-east-1:111122223333:key/3ff5ba93-a89b-4ec2-a7a8-23aefad6c857"
+    assert lines[0] == "RunInstances: terminated"
+    assert lines[2] == "What to do:"
+    assert lines[3] == f"  refused: kms:Decrypt on {key}"
+    assert "aws:ec2-infrastructure/i-056cc6fd323c6308f" in lines[4] and lines[4].startswith("  who:")
+    assert lines[5] == "  layer:   key-policy"
+    assert lines[7].startswith(f"    $ aws kms put-key-policy --key-id {key} ") and "--region us-east-1" in lines[7]
+    assert lines[7].endswith("# run in account 111122223333")
+    # Once shown whole, the key is key/3ff5ba93… in prose; commands and documents keep it whole.
+    rest = "\n".join(lines[8:])
+    assert "on key/3ff5ba93…" in rest
+    assert all(key in ln for ln in lines if ln.strip().startswith("$ aws kms"))
+    verbose = "\n".join(_doctor_text("--verbose"))
+    assert "key/3ff5ba93…" not in verbose and f"on {key}" in verbose
+
+
+def test_text_prints_the_whole_key_policy_the_command_sends() -> None:
+    text = "\n".join(_doctor_text())
+    assert "the whole document (key-policy-3ff5ba93-a89b-4ec2-a7a8-23aefad6c857.json)" in text
+    assert '"Id": "corp-network-only"' in text and '"Sid": "Enable IAM User Permissions"' in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from .diagnose import Diagnosis
-from .fixes import verified_words
+from .fixes import shown, verified_words
 
 
 def render_markdown(diag: Diagnosis) -> str:
@@ -16,6 +16,16 @@ def render_markdown(diag: Diagnosis) -> str:
         turn = "refuses it" if r.succeeded else "allows the refused call"
         out += ["", f"**{r.outcome.state}, unless something the snapshot does not hold {turn}:**", ""]
         out += [f"- {u.fact} (to know: `{u.resolve}`)" for u in r.deciding_unknowns]
+    first = shown(diag.plans)
+    if diag.findings:
+        out += ["", "**What to do**", ""]
+        for f in diag.findings:
+            c = f.call
+            out.append(f"- refused: `{c.action}` by `{c.call.principal.arn}` on `{c.resource}` ({f.layer})")
+        if first is not None and first.fixes:
+            head = "the fix, " + verified_words(first) if first.verified else f"no verified fix: {first.unresolved}"
+            out += [f"- {head}; run where the files are (`kmslaunch doctor … --write-fixes DIR`):", ""]
+            out += ["```sh", *(c for fx in first.fixes for c in fx.commands), "```"]
     if r.outcome.state_reason:
         out += ["", "```json", json.dumps({"StateReason": r.outcome.state_reason}, indent=2), "```"]
     if r.outcome.error:
@@ -45,8 +55,10 @@ def render_markdown(diag: Diagnosis) -> str:
             out += ["", f"{plan.unresolved}"]
         for i, fx in enumerate(plan.fixes, 1):
             out += ["", f"{i}. **{fx.kind}** on `{fx.target}` — {fx.rationale}", ""]
-            if fx.statements:
-                out += ["```json", json.dumps(list(fx.statements), indent=2), "```"]
+            for name, doc in fx.files:
+                changed = ", ".join(f"`{st['Sid']}`" for st in fx.statements if st.get("Sid"))
+                out += [f"`{name}`, the whole document" + (f" (new or changed: {changed})" if changed else "") + ":"]
+                out += ["", "```json", json.dumps(doc, indent=2), "```", ""]
             out += ["```sh", *fx.commands, "```"]
     if diag.unknown:
         out += ["", "### Not in the snapshot", ""] + [f"- {u}" for u in diag.unknown]
