@@ -24,7 +24,12 @@ def render_markdown(diag: Diagnosis) -> str:
             out.append(f"- refused: `{c.action}` by `{c.call.principal.arn}` on `{c.resource}` ({f.layer})")
         if first is not None and first.fixes:
             head = "the fix, " + verified_words(first) if first.verified else f"no verified fix: {first.unresolved}"
-            out += [f"- {head}; run where the files are (`kmslaunch doctor … --write-fixes DIR`):", ""]
+            where = (
+                "; run where the files are (`kmslaunch doctor … --write-fixes DIR`)"
+                if any(fx.files for fx in first.fixes)
+                else ""
+            )
+            out += [f"- {head}{where}:", ""]
             out += ["```sh", *(c for fx in first.fixes for c in fx.commands), "```"]
     if r.outcome.state_reason:
         out += ["", "```json", json.dumps({"StateReason": r.outcome.state_reason}, indent=2), "```"]

@@ -150,8 +150,9 @@ def render_what_to_do(diag: Diagnosis) -> list[str]:
     plan = shown(diag.plans)
     if plan is None:
         return lines
+    where = ", run where the files are (--write-fixes DIR)" if any(fx.files for fx in plan.fixes) else ""
     if plan.verified:
-        lines.append(f"  fix ({verified_words(plan)}), run where the files are (--write-fixes DIR):")
+        lines.append(f"  fix ({verified_words(plan)}){where}:")
     else:
         lines.append(f"  no verified fix: {plan.unresolved}")
     for fx in plan.fixes:
