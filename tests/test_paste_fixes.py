@@ -16,6 +16,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,21 +36,33 @@ AWS = (
     else shutil.which("aws")
 )
 ACCOUNT = "111122223333"
+ALICE_ARN = f"arn:aws:iam::{ACCOUNT}:user/alice"
+Keys = tuple[str, str, str | None]
 # Access keys the test gives the example's principals in the endpoint (the snapshot holds none).
-KEYS = {
-    f"arn:aws:iam::{ACCOUNT}:root": ("AKIAROOT111122223333", "root-secret"),
-    f"arn:aws:iam::{ACCOUNT}:user/alice": ("AKIAALICE11112222333", "alice-secret"),
-    "arn:aws:iam::444455556666:root": ("AKIAROOT444455556666", "owner-secret"),
+KEYS: dict[str, Keys] = {
+    f"arn:aws:iam::{ACCOUNT}:root": ("AKIAROOT111122223333", "root-secret", None),
+    ALICE_ARN: ("AKIAALICE11112222333", "alice-secret", None),
+    "arn:aws:iam::444455556666:root": ("AKIAROOT444455556666", "owner-secret", None),
 }
+# Role sessions as the services that launch as them hold them (Service Catalog, Instance Scheduler): their trust
+# policies name those services, so the session is made in the state, as sts:AssumeRole would issue it.
+SESSIONS = {
+    f"arn:aws:sts::{ACCOUNT}:assumed-role/SCLaunchRole/servicecatalog": "ASIASCLAUNCHROLE0001",
+    f"arn:aws:sts::{ACCOUNT}:assumed-role/scheduler-Scheduler-Role/instance-scheduler": "ASIASCHEDULERROLE001",
+}
+for _session, _akid in SESSIONS.items():
+    KEYS[_session] = (_akid, "session-secret", "session-token-" + _akid)
 ROOT = KEYS[f"arn:aws:iam::{ACCOUNT}:root"]
-ALICE = KEYS[f"arn:aws:iam::{ACCOUNT}:user/alice"]
 
 
 @dataclass(frozen=True)
 class Case:
     example: str
-    launch: str  # run-instances (as alice, with the example's run-instances.json) | asg:<group name>
+    # run-instances (with the example's run-instances.json) | asg:<group name> | start:<instance id>
+    launch: str
     expect_kind: str  # the kind of the doctor's fix
+    caller: str = ALICE_ARN  # who makes run-instances or start-instances
+    failed: str = "terminated"  # the instance's state after the refused launch
 
 
 CASES = (
@@ -60,7 +73,22 @@ CASES = (
     Case("public-ami-default-key", "run-instances", "identity-policy"),
     Case("eks-nodegroup", "asg:eks-general-3ac5b7d2", "key-policy"),
     Case("cross-account-ami", "asg:golden-asg", "grant"),
+    Case(
+        "service-catalog-launch-role",
+        "run-instances",
+        "identity-policy",
+        caller=f"arn:aws:sts::{ACCOUNT}:assumed-role/SCLaunchRole/servicecatalog",
+    ),
+    Case(
+        "instance-scheduler",
+        "start:i-056cc6fd323c6308f",
+        "identity-policy",
+        caller=f"arn:aws:sts::{ACCOUNT}:assumed-role/scheduler-Scheduler-Role/instance-scheduler",
+        failed="stopped",
+    ),
 )
+# Not here: ec2-fleet-maintain, karpenter-create-fleet and spot-request launch with CreateFleet and
+# RequestSpotInstances, which the endpoint does not serve.
 
 
 class Aws:
@@ -68,8 +96,10 @@ class Aws:
         self.url = url
         self.home = home
 
-    def env(self, keys: tuple[str, str]) -> dict[str, str]:
+    def env(self, keys: Keys) -> dict[str, str]:
+        token = {"AWS_SESSION_TOKEN": keys[2]} if keys[2] else {}
         return {
+            **token,
             "PATH": os.environ.get("PATH", ""),
             "HOME": str(self.home),
             "AWS_ACCESS_KEY_ID": keys[0],
@@ -82,7 +112,7 @@ class Aws:
             "AWS_ENDPOINT_URL": self.url,
         }
 
-    def __call__(self, *args: str, keys: tuple[str, str] = ROOT) -> Any:
+    def __call__(self, *args: str, keys: Keys = ROOT) -> Any:
         assert AWS is not None
         done = subprocess.run(  # noqa: PLW1510 - checked below, with stderr in the message
             [AWS, "--output", "json", *args], env=self.env(keys), capture_output=True, text=True, timeout=60
@@ -114,8 +144,13 @@ def endpoint(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[A
     # The example's account is the endpoint's state: its IAM, keys, images, groups, as the snapshot holds them.
     store.save_world(load_snapshot(EXAMPLES / example / "snapshot").world)
     state = State(store)
-    for arn, (akid, secret) in KEYS.items():
-        state.add_credential(akid, secret, arn)
+    for arn, (akid, secret, token) in KEYS.items():
+        if token is None:
+            state.add_credential(akid, secret, arn)
+        else:
+            role = f"arn:aws:iam::{ACCOUNT}:role/{arn.split('/')[1]}"
+            expires = datetime.now(UTC) + timedelta(hours=1)
+            state.add_credential(akid, secret, arn, session_token=token, expires_at=expires, role_arn=role)
     server = Server("127.0.0.1", 0, state)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -128,11 +163,18 @@ def endpoint(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[A
 
 def _launch(aws: Aws, case: Case) -> tuple[str, list[str]]:
     """Make the example's launch; (its outcome, the doctor's LAUNCH arguments)."""
+    keys = KEYS[case.caller]
     if case.launch == "run-instances":
         params = f"file://{EXAMPLES / case.example / 'run-instances.json'}"
-        (inst,) = aws("ec2", "run-instances", "--cli-input-json", params, keys=ALICE)["Instances"]
-        desc = aws("ec2", "describe-instances", "--instance-ids", inst["InstanceId"], keys=ALICE)
+        (inst,) = aws("ec2", "run-instances", "--cli-input-json", params, keys=keys)["Instances"]
+        desc = aws("ec2", "describe-instances", "--instance-ids", inst["InstanceId"])
         return desc["Reservations"][0]["Instances"][0]["State"]["Name"], ["--instance", inst["InstanceId"]]
+    if case.launch.startswith("start:"):
+        instance = case.launch.removeprefix("start:")
+        aws("ec2", "start-instances", "--instance-ids", instance, keys=keys)
+        desc = aws("ec2", "describe-instances", "--instance-ids", instance)
+        state = desc["Reservations"][0]["Instances"][0]["State"]["Name"]
+        return state, ["--start-instances", instance, "--as", case.caller]
     group = case.launch.removeprefix("asg:")
     aws("autoscaling", "set-desired-capacity", "--auto-scaling-group-name", group, "--desired-capacity", "1")
     activity = aws("autoscaling", "describe-scaling-activities", "--auto-scaling-group-name", group)["Activities"][0]
@@ -151,7 +193,7 @@ def test_the_printed_commands_pasted_make_the_launch_run(
 ) -> None:
     aws, state_file = endpoint
     state, launch = _launch(aws, case)
-    assert state == "terminated"
+    assert state == case.failed
 
     exported = tmp_path / "exported"
     runner = CliRunner()
