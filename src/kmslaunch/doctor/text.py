@@ -161,7 +161,7 @@ def render_what_to_do(diag: Diagnosis) -> list[str]:
 
 
 # An ARN in prose: shortened to its resource (ids to 8 characters) once it has been shown whole.
-_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(?:\d{12}|aws)?:[A-Za-z0-9_+=,.@:/-]+[A-Za-z0-9_+=,.@/-]")
+_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(?:\d{12}|aws)?:[A-Za-z0-9_+=,.@:/-]*[A-Za-z0-9_+=@/-]")
 _LONG_ID = re.compile(r"([0-9a-f]{8})[0-9a-f]*(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}|\b(i-[0-9a-f]{8})[0-9a-f]{9}\b")
 
 
