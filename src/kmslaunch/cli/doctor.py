@@ -12,6 +12,7 @@ from kmslaunch.cli.common import EXIT_DENIED, EXIT_OK, emit_json, fail, launch_e
 from kmslaunch.cli.launchopts import launch_options, launch_request, open_snapshot
 from kmslaunch.doctor.diagnose import Diagnosis, diagnose
 from kmslaunch.doctor.fixes import verified_words
+from kmslaunch.doctor.html import render_html
 from kmslaunch.doctor.markdown import render_markdown
 from kmslaunch.doctor.sarif import render_sarif
 from kmslaunch.doctor.text import render_diagnosis
@@ -34,7 +35,11 @@ def _diagnose(snapshot: Path, launch: dict[str, object]) -> tuple[Diagnosis, obj
 @click.command("doctor")
 @launch_options
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "markdown", "sarif"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown", "sarif", "html"]),
+    default="text",
+    show_default=True,
 )
 @click.option("--trail/--no-trail", default=False, help="Text output: also list the CloudTrail records.")
 def doctor_command(snapshot: Path, fmt: str, trail: bool, **launch: object) -> None:
@@ -51,6 +56,8 @@ def doctor_command(snapshot: Path, fmt: str, trail: bool, **launch: object) -> N
         click.echo(render_markdown(diag), nl=False)
     elif fmt == "sarif":
         emit_json(render_sarif(diag, uri=str(snapshot)))
+    elif fmt == "html":
+        click.echo(render_html(diag), nl=False)
     else:
         for line in render_diagnosis(diag, trail=trail):
             click.echo(line)
