@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from kmslaunch.launch.plan import instance_identity
 from kmslaunch.launch.result import CallResult, CallVerdict, LaunchResult, LaunchVerdict
 from kmslaunch.policy.evaluate import build_context
 from kmslaunch.policy.explain import conditions_met, describe_ref
@@ -170,7 +171,10 @@ def sequence_svg(result: LaunchResult, later: tuple[CallResult, ...]) -> str:
         lanes.append(_Lifeline("slr", "Service-linked role", slr.name or slr.arn))
     infra = next((c.call.principal for c in every if _origin(c) == "infra"), None)
     if infra is not None or any(c.action == "kms:Decrypt" for c in every):
-        sub = infra.arn.split("/", 1)[-1] if infra is not None else "aws:ec2-infrastructure"
+        # The verifying launch that shows the calls not made has instances of its own: name this launch's.
+        sub = f"aws:ec2-infrastructure/{result.instance_ids[0]}" if result.instance_ids else "aws:ec2-infrastructure"
+        if infra is not None and any(_origin(c) == "infra" for c in calls):
+            sub = infra.arn.split("/", 1)[-1]
         lanes.append(_Lifeline("infra", "Instance identity", sub))
     keys = sorted({c.resource for c in every})
     lanes.append(_Lifeline("kms", "AWS KMS", _short(keys[0]) if len(keys) == 1 else f"{len(keys)} keys"))
@@ -288,9 +292,12 @@ def _calls_table(result: LaunchResult, later: tuple[CallResult, ...]) -> str:
             f'<td class="mono">{escape(c.call.principal.arn)}</td><td>{why}</td></tr>'
         )
     for i, c in enumerate(later, len(result.calls) + 1):
+        who = c.call.principal.arn
+        if c.call.principal.is_ec2_infrastructure and result.instance_ids:
+            who = instance_identity(result.account, result.instance_ids[0], who.split(":")[1])
         rows.append(
             f'<tr class="muted"><td>{i}</td><td><code>{escape(c.action)}</code></td>'
-            f'<td class="mono">{escape(c.call.principal.arn)}</td><td>not made</td></tr>'
+            f'<td class="mono">{escape(who)}</td><td>not made</td></tr>'
         )
     return (
         "<table><thead><tr><th>#</th><th>call</th><th>as</th><th>decision</th></tr></thead><tbody>"
