@@ -128,8 +128,8 @@ def test_audit_results_point_at_files_and_statements() -> None:
         [loc] = r["locations"]
         assert loc["physicalLocation"]["artifactLocation"]["uri"] == KEY_POLICY
     lint = [r for r in results if r["ruleId"].startswith("KMSL")]
-    # The lint names Statement[1]: its Effect, in the policy string.
-    assert _at(snap, lint[0]["locations"][0]).startswith('\\"Effect\\": \\"Deny\\"')
+    # The lint names Statement[1]: its Sid, in the policy string.
+    assert _at(snap, lint[0]["locations"][0]).startswith('\\"Sid\\": \\"Deny use outside the corporate network\\"')
 
 
 def test_every_example_gives_sarif_that_checks() -> None:
@@ -140,3 +140,13 @@ def test_every_example_gives_sarif_that_checks() -> None:
     ):
         snap = EXAMPLES / name / "snapshot"
         check(_sarif("doctor", str(snap), *args), snap)
+
+
+def test_a_role_session_points_at_its_role() -> None:
+    """The role's entry, by its ARN (or, where a session's ARN does not show the role's path, its name)."""
+    snap = EXAMPLES / "karpenter-create-fleet" / "snapshot"
+    args = ["--create-fleet", str(EXAMPLES / "karpenter-create-fleet" / "create-fleet.json")]
+    args += ["--as", "arn:aws:sts::111122223333:assumed-role/KarpenterControllerRole/karpenter"]
+    [result] = check(_sarif("doctor", str(snap), *args), snap)
+    at = _at(snap, result["locations"][0])
+    assert at.startswith(('"Arn": "arn:aws:iam::111122223333:role/KarpenterControllerRole"', '"RoleName": "Karp'))

@@ -17,6 +17,7 @@ from typing import Any
 from kmslaunch.launch.result import CallResult, CallVerdict
 from kmslaunch.policy.decision import Layer, StatementRef
 from kmslaunch.policy.model import PolicyType
+from kmslaunch.policy.principals import PrincipalType, parse_principal
 from kmslaunch.snapshot import layout as L
 
 # SARIF's name for the snapshot directory: every artifact URI is relative to it (originalUriBaseIds).
@@ -66,33 +67,70 @@ def _followed(name: str, value: str, then: str) -> re.Pattern[str]:
     return re.compile(rf'"{re.escape(name)}"\s*:\s*"{re.escape(_enc(value))}"\s*,\s*"{re.escape(then)}"')
 
 
+def _read(root: Path | None, uri: str) -> str | None:
+    path = root / uri if root is not None else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _at(uri: str, text: str, offset: int) -> Place:
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return Place(uri, line, column)
+
+
+def _walk(text: str, chain: list[re.Pattern[str]]) -> tuple[int, int | None, int]:
+    """(how many patterns of ``chain`` matched in order, where the last one starts, where it ends)."""
+    pos, depth, at = 0, 0, None
+    for pattern in chain:
+        m = pattern.search(text, pos)
+        if m is None:
+            break
+        depth, at, pos = depth + 1, m.start(), m.end()
+    return depth, at, pos
+
+
 def locate(root: Path | None, uri: str, *chains: list[re.Pattern[str]]) -> Place:
     """The place in ``root/uri`` of the deepest match of the first chain matched furthest: each pattern of a
     chain is searched after the previous one's match. Without the file (a world built in memory), the file
     alone."""
-    path = root / uri if root is not None else None
-    if path is None or not path.is_file():
-        return Place(uri)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError):
+    text = _read(root, uri)
+    if text is None:
         return Place(uri)
     best: tuple[int, int] | None = None  # (depth, offset)
     for chain in chains:
-        pos, depth, at = 0, 0, None
-        for pattern in chain:
-            m = pattern.search(text, pos)
-            if m is None:
-                break
-            depth, at, pos = depth + 1, m.start(), m.end()
+        depth, at, _ = _walk(text, chain)
         if at is not None and (best is None or depth > best[0]):
             best = (depth, at)
-    if best is None:
+    return Place(uri) if best is None else _at(uri, text, best[1])
+
+
+def locate_statement(root: Path | None, uri: str, index: int, *chains: list[re.Pattern[str]]) -> Place:
+    """Statement ``index`` of the policy the first fully matching chain finds: its Sid when it has one before its
+    Effect, else its Effect (every statement has one Effect, in order); the policy when there are fewer."""
+    text = _read(root, uri)
+    if text is None:
         return Place(uri)
-    offset = best[1]
-    line = text.count("\n", 0, offset) + 1
-    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-    return Place(uri, line, column)
+    for chain in chains:
+        depth, at, pos = _walk(text, chain)
+        if at is None or depth < len(chain):
+            continue
+        effect, effects, cursor = member("Effect"), [], pos
+        for _ in range(index + 1):
+            m = effect.search(text, cursor)
+            if m is None:
+                return _at(uri, text, at)
+            effects.append(m)
+            cursor = m.end()
+        found = effects[-1]
+        start = effects[-2].end() if len(effects) > 1 else pos
+        sids = list(member("Sid").finditer(text, start, found.start()))
+        return _at(uri, text, sids[-1].start() if sids else found.start())
+    return locate(root, uri, *chains)
 
 
 def _key_parts(key_arn: str) -> tuple[str, str, str] | None:
@@ -131,13 +169,18 @@ def place_of_statement(
 ) -> Place:
     """Statement ``index`` of a policy named as the lint names it: a key's policy (``resource`` a key ARN), a
     managed policy (``resource`` its ARN) or a principal's inline policy ``policy`` (``resource`` the principal)."""
-    nth = _nth_statement(index) if index is not None else []
     if _key_parts(resource) is not None:
-        return locate(root, key_file(resource, L.KEY_POLICY), [member("Policy"), *nth])
-    uri = f"{account}/{L.IAM_DETAILS}"
-    if ":policy/" in resource:
-        return locate(root, uri, [member("Arn", resource), *nth], [_followed("PolicyName", policy, "PolicyId"), *nth])
-    return locate(root, uri, [member("Arn", resource), _followed("PolicyName", policy, "PolicyDocument"), *nth])
+        chains = [[member("Policy")]]
+        uri = key_file(resource, L.KEY_POLICY)
+    else:
+        uri = f"{account}/{L.IAM_DETAILS}"
+        if ":policy/" in resource:
+            chains = [[member("Arn", resource)], [_followed("PolicyName", policy, "PolicyId")]]
+        else:
+            chains = [[member("Arn", resource), _followed("PolicyName", policy, "PolicyDocument")]]
+    if index is None:
+        return locate(root, uri, *chains)
+    return locate_statement(root, uri, index, *chains)
 
 
 def _org_policy_file(root: Path | None, name: str) -> str:
@@ -176,13 +219,24 @@ def place_of_ref(ref: StatementRef, principal: str, account: str, key_arn: str, 
     # Identity policies, boundaries and anything else IAM holds.
     uri = f"{account}/{L.IAM_DETAILS}"
     sid = _sid(ref)
+    entries = [[*entry, _followed("PolicyName", ref.policy, "PolicyDocument"), *sid] for entry in _entry(principal)]
     return locate(
         root,
         uri,
-        [member("Arn", principal), _followed("PolicyName", ref.policy, "PolicyDocument"), *sid],
+        *entries,
         [_followed("PolicyName", ref.policy, "PolicyId"), *sid],
         [_followed("PolicyName", ref.policy, "PolicyDocument"), *sid],
     )
+
+
+def _entry(arn: str) -> list[list[re.Pattern[str]]]:
+    """The IAM details entry of a user or role, by its ARN or, for a role session, by the role's name (the
+    session's ARN does not show the role's path)."""
+    chains = [[member("Arn", arn)]]
+    who = parse_principal(arn)
+    if who.type is PrincipalType.ASSUMED_ROLE and who.name:
+        chains.append([member("RoleName", who.name)])
+    return chains
 
 
 def _layer_value(ref: StatementRef) -> str:
@@ -225,4 +279,4 @@ def place_of_call(c: CallResult, root: Path | None, *, principal: str | None = N
             return place_of_ref(delegating, who, account, c.resource, root)
         return locate(root, key_file(c.resource, L.KEY_POLICY), [member("Policy")])
     # The caller's IAM policies (or its session's, which the snapshot holds only through the role): its entry.
-    return locate(root, f"{account}/{L.IAM_DETAILS}", [member("Arn", who)])
+    return locate(root, f"{account}/{L.IAM_DETAILS}", *_entry(who))
