@@ -172,9 +172,9 @@ def sequence_svg(result: LaunchResult, later: tuple[CallResult, ...]) -> str:
     infra = next((c.call.principal for c in every if _origin(c) == "infra"), None)
     if infra is not None or any(c.action == "kms:Decrypt" for c in every):
         # The verifying launch that shows the calls not made has instances of its own: name this launch's.
-        sub = f"aws:ec2-infrastructure/{result.instance_ids[0]}" if result.instance_ids else "aws:ec2-infrastructure"
+        sub = result.instance_ids[0] if result.instance_ids else "aws:ec2-infrastructure"
         if infra is not None and any(_origin(c) == "infra" for c in calls):
-            sub = infra.arn.split("/", 1)[-1]
+            sub = infra.arn.rsplit("/", 1)[-1]
         lanes.append(_Lifeline("infra", "Instance identity", sub))
     keys = sorted({c.resource for c in every})
     lanes.append(_Lifeline("kms", "AWS KMS", _short(keys[0]) if len(keys) == 1 else f"{len(keys)} keys"))
