@@ -12,6 +12,7 @@ from kmslaunch.cli.common import EXIT_DENIED, EXIT_OK, emit_json, fail, launch_e
 from kmslaunch.cli.launchopts import launch_options, launch_request, open_snapshot
 from kmslaunch.doctor.diagnose import Diagnosis, diagnose
 from kmslaunch.doctor.fixes import verified_words
+from kmslaunch.doctor.html import render_html
 from kmslaunch.doctor.markdown import render_markdown
 from kmslaunch.doctor.paste import write_fix_files
 from kmslaunch.doctor.sarif import render_sarif
@@ -39,7 +40,11 @@ def _diagnose(snapshot: Path, launch: dict[str, object]) -> tuple[Diagnosis, obj
 @click.command("doctor")
 @launch_options
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "markdown", "sarif"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown", "sarif", "html"]),
+    default="text",
+    show_default=True,
 )
 @click.option("--trail/--no-trail", default=False, help="Text output: also list the CloudTrail records.")
 @click.option(
@@ -75,11 +80,13 @@ def doctor_command(
         click.echo(render_markdown(diag), nl=False)
     elif fmt == "sarif":
         emit_json(render_sarif(diag, uri=str(snapshot)))
+    elif fmt == "html":
+        click.echo(render_html(diag), nl=False)
     else:
         for line in render_diagnosis(diag, trail=trail, verbose=verbose):
             click.echo(line)
     if written is not None and fmt != "json":
-        # stderr for the formats whose stdout is a document of its own (SARIF, Markdown)
+        # stderr for the formats whose stdout is a document of its own (SARIF, Markdown, HTML)
         click.echo(
             f"wrote {len(written)} files to {fixes_dir}: run the fix commands there (cd {fixes_dir})",
             err=fmt != "text",
