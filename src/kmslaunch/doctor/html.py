@@ -329,7 +329,9 @@ def plan_html(plan: FixPlan) -> str:
             f" — account {escape(fx.account)}</p><p>{escape(fx.rationale)}</p>"
         )
         if fx.document is not None:
-            out.append("<p>The whole document, as it is after the change:</p>" + pre(fx.document, "document"))
+            # The file name the commands read it from (doctor --write-fixes DIR writes it there).
+            named = f" (<code>{escape(', '.join(n for n, _ in fx.files))}</code>)" if fx.files else ""
+            out.append(f"<p>The whole document{named}, as it is after the change:</p>" + pre(fx.document, "document"))
         elif fx.statements:
             out.append("<p>Statements:</p>" + pre(list(fx.statements), "document"))
         if fx.grant:
