@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
@@ -55,6 +56,14 @@ def collect_command(
         from kmslaunch.collect.collector import collect  # noqa: PLC0415 - needs boto3, which only collect uses
     except ImportError as exc:  # pragma: no cover - boto3 missing
         fail(f"collect needs boto3 ({exc}): pip install boto3")
+    if endpoint_url is not None:
+        parts = urlsplit(endpoint_url)
+        try:
+            parts.port  # noqa: B018 - read for its check: a port that is not a number raises
+        except ValueError:
+            parts = urlsplit("")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            fail(f"--endpoint-url {endpoint_url}: not an http:// or https:// URL with a host")
     names = [r.strip() for r in (regions or "").split(",") if r.strip()]
     try:
         result = collect(

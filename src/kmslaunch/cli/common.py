@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -41,6 +42,26 @@ def fail(message: str) -> NoReturn:
 
 def fail_on(exc: KmslaunchError) -> NoReturn:
     fail(str(exc))
+
+
+def check_out_dir(path: Path, flag: str, *, force: bool) -> None:
+    """Fail, before any work, when the directory a command writes cannot be: under a file, unwritable, or not
+    empty without --force. Nothing is created here: a command that ends up writing nothing leaves no trace."""
+    if path.exists() and not path.is_dir():
+        fail(f"{flag} {path}: exists and is not a directory")
+    if path.is_dir():
+        if not force and any(path.iterdir()):
+            fail(f"{flag} {path}: is not empty: refusing to write over what is there (use --force)")
+        if not os.access(path, os.W_OK | os.X_OK):
+            fail(f"{flag} {path}: cannot write there (permission denied)")
+        return
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        fail(f"{flag} {path}: cannot be created: {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        fail(f"{flag} {path}: cannot be created: {parent} is not writable")
 
 
 def emit_json(data: object) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kmslaunch.cli.common import EXIT_DENIED, EXIT_OK, emit_json, fail, launch_exit
+from kmslaunch.cli.common import EXIT_DENIED, EXIT_OK, check_out_dir, emit_json, fail, launch_exit
 from kmslaunch.cli.launchopts import launch_options, launch_request, open_snapshot
 from kmslaunch.doctor.diagnose import Diagnosis, diagnose
 from kmslaunch.doctor.fixes import verified_words
@@ -79,6 +79,7 @@ def fix_command(snapshot: Path, out: Path, force: bool, **launch: object) -> Non
     """
     if out.resolve() == snapshot.resolve() or snapshot.resolve() in out.resolve().parents:
         fail(f"{out}: the fixed snapshot must go somewhere else than the input snapshot {snapshot}")
+    check_out_dir(out, "--out", force=force)
     diag, snap = _diagnose(snapshot, launch)
     if diag.result.succeeded:
         click.echo("The launch already succeeds: nothing to fix.")
@@ -110,6 +111,8 @@ def fix_command(snapshot: Path, out: Path, force: bool, **launch: object) -> Non
         written = save_snapshot(world, out, meta=dict(snap.meta), overwrite=force)  # type: ignore[attr-defined]
     except KmslaunchError as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(f"--out {out}: cannot write the fixed snapshot: {exc.strerror or exc}")
     # The promise is about the files, not the copy in memory: read them back and launch again.
     again = open_snapshot(out)
     after = simulate(copy.deepcopy(again.world), launch_request(again.world, **launch))  # type: ignore[arg-type]

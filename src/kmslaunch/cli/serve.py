@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import sqlite3
@@ -9,17 +10,19 @@ from pathlib import Path
 
 import click
 
-from kmslaunch.cli.common import fail
+from kmslaunch.cli.common import check_out_dir, fail
 from kmslaunch.policy.errors import KmslaunchError
 from kmslaunch.server.app import Server
 from kmslaunch.server.state import DEFAULT_ACCESS_KEY, DEFAULT_ACCOUNT, DEFAULT_SECRET, State
-from kmslaunch.server.store import Store
+from kmslaunch.server.store import Store, StoreError
 from kmslaunch.snapshot.save import save_snapshot
 
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
-@click.option("--port", default=4566, show_default=True, type=int, help="Port to listen on (0 picks a free one).")
+@click.option(
+    "--port", default=4566, show_default=True, type=int, help="Port to listen on, 0-65535 (0 picks a free one)."
+)
 @click.option(
     "--state",
     "state_path",
@@ -34,8 +37,9 @@ from kmslaunch.snapshot.save import save_snapshot
     type=click.Path(path_type=Path, file_okay=False),
     help="Write the state as a snapshot to this directory and exit (for kmslaunch doctor).",
 )
+@click.option("--force", is_flag=True, help="With --export: write into DIR even if it is not empty.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
-def serve_command(host: str, port: int, state_path: Path, export_dir: Path | None, verbose: bool) -> None:
+def serve_command(host: str, port: int, state_path: Path, export_dir: Path | None, force: bool, verbose: bool) -> None:
     """Serve IAM, STS, KMS, EC2, Auto Scaling, CloudTrail and Organizations locally, with every signature
     verified and every call authorized: encrypted launches fail here as they fail in AWS.
 
@@ -43,18 +47,34 @@ def serve_command(host: str, port: int, state_path: Path, export_dir: Path | Non
     (AKIAIOSFODNN7EXAMPLE). Point the AWS CLI at it with --endpoint-url.
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(message)s")
-    try:
-        state = State(Store(state_path))
-    except (KmslaunchError, sqlite3.DatabaseError, OSError) as exc:
-        fail(f"{state_path}: the stored state cannot be read ({exc}); it is left as it is")
     if export_dir is not None:
+        if not state_path.is_file():
+            fail(f"--state {state_path}: no such state file: nothing to export (it is not created)")
+        check_out_dir(export_dir, "--export", force=force)
+        state = _open_state(state_path)
         try:
-            written = save_snapshot(state.world, export_dir, meta={"source": f"kmslaunch serve {state_path}"})
+            written = save_snapshot(
+                state.world, export_dir, meta={"source": f"kmslaunch serve {state_path}"}, overwrite=force
+            )
         except KmslaunchError as exc:
             fail(str(exc))
+        except OSError as exc:
+            fail(f"--export {export_dir}: cannot write the snapshot: {exc.strerror or exc}")
+        finally:
+            state.store.close()
         click.echo(f"wrote {len(written)} files to {export_dir}")
         return
-    server = Server(host, port, state)
+    if not 0 <= port <= 65535:
+        fail(f"--port {port}: not a port number (0-65535; 0 picks a free one)")
+    # Bind first: a busy port is said before the state file is opened or created.
+    try:
+        server = Server(host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"port {port} on {host} is busy (another process listens there): choose another with --port")
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    state = _open_state(state_path, server)
+    server.state = state
     real_port = server.server_address[1]
     url = f"http://{host}:{real_port}"
     click.echo(f"kmslaunch endpoint on {url} (state: {state_path})")
@@ -76,3 +96,14 @@ def serve_command(host: str, port: int, state_path: Path, export_dir: Path | Non
     finally:
         server.server_close()
         state.store.close()
+
+
+def _open_state(state_path: Path, server: Server | None = None) -> State:
+    try:
+        return State(Store(state_path))
+    except (KmslaunchError, sqlite3.DatabaseError, OSError) as exc:
+        if server is not None:
+            server.server_close()
+        if isinstance(exc, StoreError):
+            fail(str(exc))
+        fail(f"{state_path}: the stored state cannot be read ({exc}); it is left as it is")
