@@ -12,7 +12,15 @@ from kmslaunch.cli.common import EXIT_OK, fail
 from kmslaunch.policy.errors import KmslaunchError
 
 
-@click.command("collect")
+@click.command(
+    "collect",
+    epilog="""\b
+Examples:
+  kmslaunch collect snap --profile prod --regions us-east-1,eu-west-1
+  kmslaunch collect org-snap --role-arn arn:aws:iam::111122223333:role/Audit \\
+      --role-arn arn:aws:iam::444455556666:role/Audit
+  kmslaunch collect snap --endpoint-url http://127.0.0.1:4566 --regions us-east-1""",
+)
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--profile", metavar="P", help="The AWS CLI profile to use (else the standard credential chain).")
 @click.option("--regions", metavar="R,...", help="Regions to collect, comma-separated (default: the profile's).")

@@ -31,7 +31,15 @@ def _diagnose(snapshot: Path, launch: dict[str, object]) -> tuple[Diagnosis, obj
     return diag, snap
 
 
-@click.command("doctor")
+@click.command(
+    "doctor",
+    epilog="""\b
+Examples:
+  kmslaunch doctor examples/kc-iam-user/snapshot --instance i-056cc6fd323c6308f
+  kmslaunch doctor examples/kc-iam-user/snapshot --run-instances examples/kc-iam-user/run-instances.json \\
+      --as arn:aws:iam::111122223333:user/alice --format markdown
+  kmslaunch doctor examples/asg-slr-missing/snapshot --asg web-asg --format sarif""",
+)
 @launch_options
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "markdown", "sarif"]), default="text", show_default=True
@@ -57,7 +65,13 @@ def doctor_command(snapshot: Path, fmt: str, trail: bool, **launch: object) -> N
     raise SystemExit(launch_exit(diag.result))
 
 
-@click.command("fix")
+@click.command(
+    "fix",
+    epilog="""\b
+Examples:
+  kmslaunch fix examples/kc-iam-user/snapshot --instance i-056cc6fd323c6308f --out /tmp/kc-iam-user-fixed
+  kmslaunch simulate /tmp/kc-iam-user-fixed --instance i-056cc6fd323c6308f""",
+)
 @launch_options
 @click.option(
     "--out",

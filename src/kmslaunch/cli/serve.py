@@ -18,7 +18,15 @@ from kmslaunch.server.store import Store, StoreError
 from kmslaunch.snapshot.save import save_snapshot
 
 
-@click.command("serve")
+@click.command(
+    "serve",
+    epilog="""\b
+Examples:
+  kmslaunch serve --port 4566 --state .kmslaunch/state.sqlite
+  aws --endpoint-url http://127.0.0.1:4566 sts get-caller-identity
+  kmslaunch serve --state .kmslaunch/state.sqlite --export /tmp/endpoint-snap
+  kmslaunch doctor /tmp/endpoint-snap --instance i-0123456789abcdef0""",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
 @click.option(
     "--port", default=4566, show_default=True, type=int, help="Port to listen on, 0-65535 (0 picks a free one)."

@@ -1,0 +1,78 @@
+"""Command-line conventions: an example in every command's help, NO_COLOR and --color/--no-color, the
+assumptions' confidence tags explained, and `kmslaunch --help` importing no subcommand."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from kmslaunch.cli.main import COMMANDS, cli
+
+ROOT = Path(__file__).parent.parent
+ESC = "\x1b["
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_resolves_and_its_help_has_an_example(name: str) -> None:
+    command = cli.get_command(click.Context(cli), name)
+    assert command is not None and command.name == name
+    res = CliRunner().invoke(cli, [name, "--help"])
+    assert res.exit_code == 0
+    assert "Examples:\n" in res.output and f"    kmslaunch {name}" in res.output, res.output
+
+
+def test_group_help_lists_every_command_with_an_example() -> None:
+    res = CliRunner().invoke(cli, ["--help"])
+    assert res.exit_code == 0
+    for name in COMMANDS:
+        assert f"  {name} " in res.output
+    assert "Examples:" in res.output and "--color / --no-color" in res.output
+
+
+def test_help_imports_no_subcommand() -> None:
+    code = (
+        "import sys\n"
+        "from kmslaunch.cli.main import main\n"
+        "sys.argv = ['kmslaunch', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('kmslaunch', 'botocore'))), file=sys.stderr)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stderr.strip() == "['kmslaunch', 'kmslaunch.cli', 'kmslaunch.cli.main']"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "coloured"),
+    [
+        (["assumptions"], {}, True),  # a terminal (the runner's color=True stands for one)
+        (["assumptions"], {"NO_COLOR": "1"}, False),
+        (["assumptions"], {"NO_COLOR": ""}, True),  # no-color.org: set but empty does not count
+        (["--no-color", "assumptions"], {}, False),
+        (["--color", "assumptions"], {"NO_COLOR": "1"}, True),  # the flag wins over the environment
+    ],
+)
+def test_colour_on_a_terminal(args: list[str], env: dict[str, str], coloured: bool) -> None:
+    unset: dict[str, str | None] = {"NO_COLOR": None}  # whatever the environment running the tests says
+    res = CliRunner().invoke(cli, args, env={**unset, **env}, color=True)
+    assert res.exit_code == 0
+    assert (ESC in res.output) is coloured
+
+
+def test_color_forces_colour_into_a_pipe() -> None:
+    unset: dict[str, str | None] = {"NO_COLOR": None}
+    assert ESC not in CliRunner().invoke(cli, ["assumptions"], env=unset).output
+    assert ESC in CliRunner().invoke(cli, ["--color", "assumptions"], env=unset).output
+
+
+def test_assumptions_explain_their_tags() -> None:
+    out = CliRunner().invoke(cli, ["assumptions"]).output
+    head = out.split("\n\n", 1)[0]
+    for tag in ("[doc]", "[inf]", "[unk]"):
+        assert tag in head
