@@ -13,6 +13,8 @@ import click
 from kmslaunch.cli.common import check_out_dir, fail
 from kmslaunch.policy.errors import KmslaunchError
 from kmslaunch.server.app import Server
+from kmslaunch.server.examples import IMAGES as EXAMPLE_IMAGES
+from kmslaunch.server.examples import KEY_ALIAS as EXAMPLE_KEY_ALIAS
 from kmslaunch.server.state import DEFAULT_ACCESS_KEY, DEFAULT_ACCOUNT, DEFAULT_SECRET, State
 from kmslaunch.server.store import Store, StoreError
 from kmslaunch.snapshot.save import save_snapshot
@@ -52,7 +54,9 @@ def serve_command(host: str, port: int, state_path: Path, export_dir: Path | Non
     verified and every call authorized: encrypted launches fail here as they fail in AWS.
 
     On first start the state holds account 123456789012, whose root user has AWS's documented example key pair
-    (AKIAIOSFODNN7EXAMPLE). Point the AWS CLI at it with --endpoint-url.
+    (AKIAIOSFODNN7EXAMPLE), and two example AMIs in us-east-1: ami-0e5a1f2b3c4d5e6f7, its root volume
+    encrypted with alias/kmslaunch-example (a key with the default key policy), and ami-0a1b2c3d4e5f60718, not
+    encrypted. Point the AWS CLI at it with --endpoint-url.
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(message)s")
     if export_dir is not None:
@@ -88,6 +92,9 @@ def serve_command(host: str, port: int, state_path: Path, export_dir: Path | Non
     click.echo(f"kmslaunch endpoint on {url} (state: {state_path})")
     if state.fresh:
         click.echo(f"created account {DEFAULT_ACCOUNT}; its root user's keys are AWS's documented example pair")
+        for image in EXAMPLE_IMAGES:
+            how = f"encrypted with {EXAMPLE_KEY_ALIAS}" if image.encrypted else "not encrypted"
+            click.echo(f"  example AMI {image.image_id} ({image.name}, us-east-1): root volume {how}")
     click.echo("use it with:")
     click.echo(f"  export AWS_ACCESS_KEY_ID={DEFAULT_ACCESS_KEY} AWS_SECRET_ACCESS_KEY={DEFAULT_SECRET}")
     click.echo("  export AWS_DEFAULT_REGION=us-east-1")
@@ -108,7 +115,8 @@ def serve_command(host: str, port: int, state_path: Path, export_dir: Path | Non
 
 def _open_state(state_path: Path, server: Server | None = None) -> State:
     try:
-        return State(Store(state_path))
+        # Serving, a fresh state starts with the example AMIs the README's story launches.
+        return State(Store(state_path), examples=server is not None)
     except (KmslaunchError, sqlite3.DatabaseError, OSError) as exc:
         if server is not None:
             server.server_close()
