@@ -21,8 +21,18 @@ EXIT_BAD_INPUT = 2
 EXIT_UNSURE = 3
 
 
+def bundled(path: Path) -> Path:
+    """``path`` itself, unless it is one of the README's ``examples/…`` paths and is not there (kmslaunch installed
+    from a wheel, run outside the repository): then the copy of the examples shipped inside the package."""
+    if path.exists() or not path.parts or path.parts[0] != "examples":
+        return path
+    copy = Path(__file__).resolve().parent.parent.joinpath(*path.parts)
+    return copy if copy.exists() else path
+
+
 def read_json(path: Path) -> Any:
     """Read a JSON file, or fail with the file name and the position of the syntax error."""
+    path = bundled(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
