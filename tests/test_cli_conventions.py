@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from kmslaunch.cli.main import COMMANDS, cli
+from kmslaunch.cli.main import COMMANDS, LazyGroup, cli
 
 ROOT = Path(__file__).parent.parent
 ESC = "\x1b["
@@ -76,3 +76,10 @@ def test_assumptions_explain_their_tags() -> None:
     head = out.split("\n\n", 1)[0]
     for tag in ("[doc]", "[inf]", "[unk]"):
         assert tag in head
+
+
+def test_a_command_added_eagerly_is_listed_too() -> None:
+    group = LazyGroup("g", lazy={"x": ("kmslaunch.cli.demo:demo_command", "The lazy one.")})
+    group.add_command(click.Command("extra", help="The eager one."))
+    out = CliRunner().invoke(group, ["--help"]).output
+    assert "The lazy one." in out and "The eager one." in out

@@ -53,8 +53,11 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # The short help written in COMMANDS, so that listing the commands imports none of them.
-        rows = [(name, self.lazy[name][1]) for name in sorted(self.lazy)]
+        # The short help written in COMMANDS, so that listing the commands imports none of them; a command added
+        # with add_command is listed with its own.
+        short = {name: help_ for name, (_, help_) in self.lazy.items()}
+        short.update({name: c.get_short_help_str(limit=formatter.width) for name, c in self.commands.items()})
+        rows = sorted(short.items())
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
