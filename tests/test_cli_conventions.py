@@ -4,6 +4,8 @@ assumptions' confidence tags explained, and `kmslaunch --help` importing no subc
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +85,27 @@ def test_a_command_added_eagerly_is_listed_too() -> None:
     group.add_command(click.Command("extra", help="The eager one."))
     out = CliRunner().invoke(group, ["--help"]).output
     assert "The lazy one." in out and "The eager one." in out
+
+
+def _help_examples() -> list[tuple[str, list[str]]]:
+    """Every example of every command's --help that names only bundled files (no placeholders, no network)."""
+    found = []
+    for name in sorted(COMMANDS):
+        command = cli.get_command(click.Context(cli), name)
+        assert command is not None and command.epilog
+        text = command.epilog.replace("\\\n", " ")
+        for line in text.splitlines():
+            args = shlex.split(line.split("|")[0].split(">")[0])
+            if args[:1] != ["kmslaunch"] or args[1:2] != [name] or name in ("serve", "collect"):
+                continue
+            if any(re.fullmatch(r"[A-Z_]+(\.json)?", a) or a.startswith("/tmp/") for a in args):
+                continue
+            found.append((name, [str(ROOT / a) if a.startswith("examples/") else a for a in args[1:]]))
+    return found
+
+
+@pytest.mark.parametrize(("name", "args"), _help_examples(), ids=lambda v: v if isinstance(v, str) else "")
+def test_help_examples_run(name: str, args: list[str]) -> None:
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code in (0, 1, 3), res.output  # 2 would be bad input: the example would be wrong
+    assert res.exception is None or isinstance(res.exception, SystemExit)

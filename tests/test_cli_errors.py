@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from kmslaunch.cli import common
+from kmslaunch.cli.main import cli
 from kmslaunch.server.state import State
 from kmslaunch.server.store import Store
 
@@ -193,3 +196,13 @@ def test_bad_input_exits_2_with_one_line(case: Case, tmp_path: Path, busy_port: 
         assert not (tmp_path / rel).exists(), rel
     for rel in case.watched:
         assert (tmp_path / rel).exists()
+
+
+def test_fix_out_in_an_unwritable_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Permission bits do not stop root (the tests may run as root): os.access is made to say what it says to
+    anyone else."""
+    monkeypatch.setattr(common.os, "access", lambda path, mode: Path(path) != tmp_path)
+    res = CliRunner().invoke(cli, ["fix", SNAP, "--instance", INSTANCE, "--out", str(tmp_path / "fixed")])
+    assert res.exit_code == 2 and isinstance(res.exception, SystemExit)
+    assert f"--out {tmp_path / 'fixed'}: cannot be created: {tmp_path} is not writable" in res.output
+    assert list(tmp_path.iterdir()) == []
