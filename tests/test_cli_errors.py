@@ -91,6 +91,13 @@ CASES = [
         absent=("s.sqlite",),
     ),
     Case(
+        "serve-state-under-file",
+        ["serve", "--port", "0", "--state", "{tmp}/afile/state.sqlite"],
+        "--state {tmp}/afile/state.sqlite: cannot be created",
+        setup=_file,
+        watched=("afile",),
+    ),
+    Case(
         "serve-state-other-app",
         ["serve", "--port", "0", "--state", "{tmp}/other.db"],
         "another application",

@@ -122,4 +122,6 @@ def _open_state(state_path: Path, server: Server | None = None) -> State:
             server.server_close()
         if isinstance(exc, StoreError):
             fail(str(exc))
+        if isinstance(exc, OSError) and not state_path.exists():
+            fail(f"--state {state_path}: cannot be created: {exc.strerror or exc}")
         fail(f"{state_path}: the stored state cannot be read ({exc}); it is left as it is")
