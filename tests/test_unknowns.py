@@ -133,7 +133,7 @@ def test_an_uncollected_organization_is_never_a_plain_running(tmp_path: Path) ->
     first = text.splitlines()[:3]
     assert first[0] == "RunInstances: running" and "unless" in first[1]
     assert f"whether account {ACCOUNT} is in an organization" in first[2]
-    for fmt in ("markdown", "json", "sarif"):
+    for fmt in ("markdown", "json", "sarif", "html"):
         code, out = _simulate(snap, fmt, "doctor")
         assert code == 3, out
         assert "is in an organization" in out, fmt

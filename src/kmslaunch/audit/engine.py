@@ -33,7 +33,7 @@ from kmslaunch.launch.errors import Ec2Error, NotInWorld
 from kmslaunch.launch.plan import ensure_aws_ebs
 from kmslaunch.launch.replay import replay_instance
 from kmslaunch.launch.request import LaunchRequest, simulate
-from kmslaunch.launch.result import LaunchKind, LaunchResult
+from kmslaunch.launch.result import CallResult, LaunchKind, LaunchResult
 from kmslaunch.policy.errors import KmslaunchError
 from kmslaunch.policy.principals import PrincipalType, parse_principal
 from kmslaunch.world.autoscaling import AutoScaling
@@ -75,6 +75,8 @@ class Outcome:
     # the snapshot lacks that could turn it.
     verdict: str | None = None
     unless: tuple[str, ...] = ()
+    # The refused call the finding is about (not in the JSON: SARIF reads from it where the deciding statement is).
+    refused: CallResult | None = field(default=None, compare=False, repr=False)
 
     @property
     def unsure(self) -> bool:
@@ -403,6 +405,7 @@ def _simulate(work: World, sandbox: _Sandbox, req: LaunchRequest, fresh: _Fresh)
         fix=fix,
         verdict=verdict,
         unless=unless,
+        refused=finding.call if finding else first,
     )
     if why is not None:
         fresh.outcomes[why] = outcome

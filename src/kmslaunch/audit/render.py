@@ -3,11 +3,22 @@ then the details: each failing path with the finding's headline and the doctor's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from kmslaunch import __version__
-from kmslaunch.doctor.sarif import UNKNOWN_DOC, UNKNOWN_RULE, refusal_rule
+from kmslaunch.doctor.artifacts import Place, place_of_call, place_of_statement
+from kmslaunch.doctor.sarif import (
+    UNKNOWN_DOC,
+    UNKNOWN_RULE,
+    fingerprint,
+    refusal_rule,
+    run_properties,
+    sentences,
+    snapshot_root,
+)
+from kmslaunch.snapshot.layout import IAM_DETAILS
 
 from .engine import AuditReport, PathResult
 from .lint import RULES
@@ -148,22 +159,29 @@ def render_markdown(report: AuditReport) -> str:
 
 
 def render_sarif(report: AuditReport, *, uri: str) -> dict[str, Any]:
-    """SARIF 2.1.0: one result per failing launch path and one per lint finding."""
+    """SARIF 2.1.0: one result per failing launch path and one per lint finding; ``uri`` is the snapshot
+    directory, and each result points at the file (and line) of the statement behind it."""
+    root = snapshot_root(uri)
     rules: dict[str, dict[str, Any]] = {}
     results = []
     for p in report.failing:
         rid, name = refusal_rule(p.outcome.cause or "", "KMSA", "a launch path makes", "A launch path fails")
         rules[rid] = {"id": rid, "name": name, "shortDescription": {"text": name}}
-        text = f"{_who(p)}: {p.outcome.headline or p.outcome.cause}"
         fix = p.outcome.fix
+        fix_text = ""
         if fix and fix["verified"]:
-            text += f". {_label(fix)}: " + "; ".join(f["commands"][0] for f in fix["fixes"] if f["commands"])
+            fix_text = f"{_label(fix)}: " + "; ".join(f["commands"][0] for f in fix["fixes"] if f["commands"])
+        text = sentences(f"{_who(p)}: {p.outcome.headline or p.outcome.cause}", fix_text)
+        call = p.outcome.refused
+        place = place_of_call(call, root, principal=p.principal) if call is not None else _fallback(p)
+        action = call.action if call is not None else ""
         results.append(
             {
                 "ruleId": rid,
                 "level": "error",
                 "message": {"text": text},
-                "locations": [_location(uri, p.key or p.target, p.account, p.region)],
+                "locations": [_location(place, p.key or p.target, p.account, p.region)],
+                "partialFingerprints": fingerprint(rid, p.principal or p.target, action, p.key or p.target),
                 "properties": {"kind": p.kind, "principal": p.principal, "cause": p.outcome.cause},
             }
         )
@@ -178,8 +196,13 @@ def render_sarif(report: AuditReport, *, uri: str) -> dict[str, Any]:
             {
                 "ruleId": UNKNOWN_RULE,
                 "level": "warning",
-                "message": {"text": f"{_who(p)} runs only unless this refuses it: " + "; ".join(p.outcome.unless)},
-                "locations": [_location(uri, p.key or p.target, p.account, p.region)],
+                "message": {
+                    "text": sentences(f"{_who(p)} runs only unless this refuses it: " + "; ".join(p.outcome.unless))
+                },
+                "locations": [_location(Place("snapshot.json"), p.key or p.target, p.account, p.region)],
+                "partialFingerprints": fingerprint(
+                    UNKNOWN_RULE, p.principal or p.target, p.kind, "; ".join(p.outcome.unless)
+                ),
                 "properties": {"kind": p.kind, "principal": p.principal},
             }
         )
@@ -191,11 +214,19 @@ def render_sarif(report: AuditReport, *, uri: str) -> dict[str, Any]:
             "shortDescription": {"text": rule.title},
             "helpUri": rule.doc,
         }
-        text = f.message + (f" (suggestion: {f.suggestion})" if f.suggestion else "")
-        loc = _location(uri, f.resource, f.account, f.region)
+        text = sentences(f.message, f"Suggestion: {f.suggestion}" if f.suggestion else "")
+        m = re.match(r"Statement\[(\d+)\]", f.path)
+        place = place_of_statement(f.account, f.region, f.resource, f.policy, int(m.group(1)) if m else None, root)
+        loc = _location(place, f.resource, f.account, f.region)
         loc["logicalLocations"].append({"fullyQualifiedName": f"{f.policy}:{f.path}", "kind": "member"})
         results.append(
-            {"ruleId": rule.sarif_id, "level": f.severity.value, "message": {"text": text}, "locations": [loc]}
+            {
+                "ruleId": rule.sarif_id,
+                "level": f.severity.value,
+                "message": {"text": text},
+                "locations": [loc],
+                "partialFingerprints": fingerprint(rule.sarif_id, f.policy, f.path, f.resource),
+            }
         )
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
@@ -211,14 +242,20 @@ def render_sarif(report: AuditReport, *, uri: str) -> dict[str, Any]:
                     }
                 },
                 "results": results,
+                **run_properties(uri),
             }
         ],
     }
 
 
-def _location(uri: str, resource: str, account: str, region: str | None) -> dict[str, Any]:
+def _fallback(p: PathResult) -> Place:
+    """A failing path without a refused call (no diagnosis): the account's IAM details."""
+    return Place(f"{p.account}/{IAM_DETAILS}")
+
+
+def _location(place: Place, resource: str, account: str, region: str | None) -> dict[str, Any]:
     return {
-        "physicalLocation": {"artifactLocation": {"uri": uri}},
+        "physicalLocation": place.to_sarif(),
         "logicalLocations": [
             {"fullyQualifiedName": resource, "kind": "resource"},
             {"fullyQualifiedName": f"{account}/{region or 'global'}", "kind": "namespace"},

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from kmslaunch.audit.engine import audit
+from kmslaunch.audit.html import render_html
 from kmslaunch.audit.render import render_markdown, render_sarif, render_text, to_json
 from kmslaunch.cli.common import emit_json
 from kmslaunch.cli.launchopts import open_snapshot
@@ -23,7 +24,11 @@ Examples:
 )
 @click.argument("snapshot", type=click.Path(path_type=Path, file_okay=False))
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "markdown", "sarif"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown", "sarif", "html"]),
+    default="text",
+    show_default=True,
 )
 def audit_command(snapshot: Path, fmt: str) -> None:
     """Simulate every launch path in SNAPSHOT (Auto Scaling groups, launch templates, each principal allowed
@@ -53,6 +58,8 @@ def audit_command(snapshot: Path, fmt: str) -> None:
         click.echo(render_markdown(report), nl=False)
     elif fmt == "sarif":
         emit_json(render_sarif(report, uri=str(snapshot)))
+    elif fmt == "html":
+        click.echo(render_html(report), nl=False)
     else:
         for line in render_text(report):
             click.echo(line)

@@ -12,6 +12,7 @@ from kmslaunch.cli.common import EXIT_DENIED, EXIT_OK, check_out_dir, emit_json,
 from kmslaunch.cli.launchopts import launch_options, launch_request, open_snapshot
 from kmslaunch.doctor.diagnose import Diagnosis, diagnose
 from kmslaunch.doctor.fixes import verified_words
+from kmslaunch.doctor.html import render_html
 from kmslaunch.doctor.markdown import render_markdown
 from kmslaunch.doctor.sarif import render_sarif
 from kmslaunch.doctor.text import render_diagnosis
@@ -42,7 +43,11 @@ Examples:
 )
 @launch_options
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "markdown", "sarif"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown", "sarif", "html"]),
+    default="text",
+    show_default=True,
 )
 @click.option("--trail/--no-trail", default=False, help="Text output: also list the CloudTrail records.")
 def doctor_command(snapshot: Path, fmt: str, trail: bool, **launch: object) -> None:
@@ -59,6 +64,8 @@ def doctor_command(snapshot: Path, fmt: str, trail: bool, **launch: object) -> N
         click.echo(render_markdown(diag), nl=False)
     elif fmt == "sarif":
         emit_json(render_sarif(diag, uri=str(snapshot)))
+    elif fmt == "html":
+        click.echo(render_html(diag), nl=False)
     else:
         for line in render_diagnosis(diag, trail=trail):
             click.echo(line)
