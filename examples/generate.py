@@ -18,6 +18,9 @@ from kmslaunch.scenarios import SCENARIOS
 from kmslaunch.snapshot.save import save_snapshot
 from kmslaunch.world.world import World
 
+# The README's command prefix: the virtualenv its set-up line makes, run from the repository root.
+KMSLAUNCH = ".venv/bin/kmslaunch"
+
 
 def _as(req: LaunchRequest) -> str:
     return f" --as {req.caller}" if req.caller else ""
@@ -74,12 +77,14 @@ def write_examples(root: Path) -> list[Path]:
             "",
             f"The snapshot is the account right after the launch: the instance is `{result.outcome.state}`.",
             "",
+            "From the repository root, after the README's set-up:",
+            "",
             "```sh",
-            f"kmslaunch doctor examples/{scenario.name}/snapshot {replay}",
+            f"{KMSLAUNCH} doctor examples/{scenario.name}/snapshot {replay}",
         ]
-        lines += [f"kmslaunch simulate examples/{scenario.name}/snapshot {args}" for args in simulations]
+        lines += [f"{KMSLAUNCH} simulate examples/{scenario.name}/snapshot {args}" for args in simulations]
         lines += [
-            f"kmslaunch fix examples/{scenario.name}/snapshot {replay} --out /tmp/{scenario.name}-fixed",
+            f"{KMSLAUNCH} fix examples/{scenario.name}/snapshot {replay} --out /tmp/{scenario.name}-fixed",
             "```",
             "",
         ]

@@ -30,7 +30,7 @@ def _commands(name: str) -> dict[str, list[str]]:
     text = (EXAMPLES / name / "README.md").read_text()
     out = {}
     for line in text.splitlines():
-        if line.startswith("kmslaunch "):
+        if line.startswith(".venv/bin/kmslaunch "):
             args = shlex.split(line)[1:]
             out[args[0]] = [
                 a.replace("examples/", str(EXAMPLES) + "/", 1) if a.startswith("examples/") else a for a in args

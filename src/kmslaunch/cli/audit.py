@@ -15,7 +15,13 @@ from kmslaunch.cli.common import emit_json
 from kmslaunch.cli.launchopts import open_snapshot
 
 
-@click.command("audit")
+@click.command(
+    "audit",
+    epilog="""\b
+Examples:
+  kmslaunch audit examples/asg-slr-missing/snapshot
+  kmslaunch audit SNAPSHOT --format sarif > audit.sarif""",
+)
 @click.argument("snapshot", type=click.Path(path_type=Path, file_okay=False))
 @click.option(
     "--format",

@@ -14,7 +14,13 @@ from kmslaunch.policy.messages import access_denied_message
 from kmslaunch.policy.requestfile import load_request
 
 
-@click.command("authorize")
+@click.command(
+    "authorize",
+    epilog="""\b
+Examples:
+  kmslaunch authorize examples/requests/create-grant-no-iam.json
+  kmslaunch authorize REQUEST.json --format json""",
+)
 @click.argument("request_file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def authorize_command(request_file: Path, fmt: str) -> None:

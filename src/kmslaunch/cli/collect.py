@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
@@ -11,7 +12,15 @@ from kmslaunch.cli.common import EXIT_OK, fail
 from kmslaunch.policy.errors import KmslaunchError
 
 
-@click.command("collect")
+@click.command(
+    "collect",
+    epilog="""\b
+Examples:
+  kmslaunch collect snap --profile prod --regions us-east-1,eu-west-1
+  kmslaunch collect org-snap --role-arn arn:aws:iam::111122223333:role/Audit \\
+      --role-arn arn:aws:iam::444455556666:role/Audit
+  kmslaunch collect snap --endpoint-url http://127.0.0.1:4566 --regions us-east-1""",
+)
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--profile", metavar="P", help="The AWS CLI profile to use (else the standard credential chain).")
 @click.option("--regions", metavar="R,...", help="Regions to collect, comma-separated (default: the profile's).")
@@ -55,6 +64,14 @@ def collect_command(
         from kmslaunch.collect.collector import collect  # noqa: PLC0415 - needs boto3, which only collect uses
     except ImportError as exc:  # pragma: no cover - boto3 missing
         fail(f"collect needs boto3 ({exc}): pip install boto3")
+    if endpoint_url is not None:
+        parts = urlsplit(endpoint_url)
+        try:
+            parts.port  # noqa: B018 - read for its check: a port that is not a number raises
+        except ValueError:
+            parts = urlsplit("")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            fail(f"--endpoint-url {endpoint_url}: not an http:// or https:// URL with a host")
     names = [r.strip() for r in (regions or "").split(",") if r.strip()]
     try:
         result = collect(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -20,8 +21,18 @@ EXIT_BAD_INPUT = 2
 EXIT_UNSURE = 3
 
 
+def bundled(path: Path) -> Path:
+    """``path`` itself, unless it is one of the README's ``examples/…`` paths and is not there (kmslaunch installed
+    from a wheel, run outside the repository): then the copy of the examples shipped inside the package."""
+    if path.exists() or not path.parts or path.parts[0] != "examples":
+        return path
+    copy = Path(__file__).resolve().parent.parent.joinpath(*path.parts)
+    return copy if copy.exists() else path
+
+
 def read_json(path: Path) -> Any:
     """Read a JSON file, or fail with the file name and the position of the syntax error."""
+    path = bundled(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -41,6 +52,26 @@ def fail(message: str) -> NoReturn:
 
 def fail_on(exc: KmslaunchError) -> NoReturn:
     fail(str(exc))
+
+
+def check_out_dir(path: Path, flag: str, *, force: bool) -> None:
+    """Fail, before any work, when the directory a command writes cannot be: under a file, unwritable, or not
+    empty without --force. Nothing is created here: a command that ends up writing nothing leaves no trace."""
+    if path.exists() and not path.is_dir():
+        fail(f"{flag} {path}: exists and is not a directory")
+    if path.is_dir():
+        if not force and any(path.iterdir()):
+            fail(f"{flag} {path}: is not empty: refusing to write over what is there (use --force)")
+        if not os.access(path, os.W_OK | os.X_OK):
+            fail(f"{flag} {path}: cannot write there (permission denied)")
+        return
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        fail(f"{flag} {path}: cannot be created: {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        fail(f"{flag} {path}: cannot be created: {parent} is not writable")
 
 
 def emit_json(data: object) -> None:

@@ -20,7 +20,13 @@ def _section(title: str) -> None:
     click.echo(click.style("━" * 100, dim=True))
 
 
-@click.command("demo")
+@click.command(
+    "demo",
+    epilog="""\b
+Examples:
+  kmslaunch demo
+  kmslaunch demo --trail | less -R""",
+)
 @click.option("--trail/--no-trail", default=False, help="Also list the CloudTrail records of each launch.")
 def demo_command(trail: bool) -> None:
     """Tell AWS's Knowledge Center story of an instance that terminates with Client.InternalError: the

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kmslaunch.cli.common import EXIT_DENIED, EXIT_OK, emit_json, fail, launch_exit
+from kmslaunch.cli.common import EXIT_DENIED, EXIT_OK, check_out_dir, emit_json, fail, launch_exit
 from kmslaunch.cli.launchopts import launch_options, launch_request, open_snapshot
 from kmslaunch.doctor.diagnose import Diagnosis, diagnose
 from kmslaunch.doctor.fixes import verified_words
@@ -37,7 +37,15 @@ def _diagnose(snapshot: Path, launch: dict[str, object]) -> tuple[Diagnosis, obj
     return diag, snap
 
 
-@click.command("doctor")
+@click.command(
+    "doctor",
+    epilog="""\b
+Examples:
+  kmslaunch doctor examples/kc-iam-user/snapshot --instance i-056cc6fd323c6308f
+  kmslaunch doctor examples/kc-iam-user/snapshot --run-instances examples/kc-iam-user/run-instances.json \\
+      --as arn:aws:iam::111122223333:user/alice --format markdown
+  kmslaunch doctor examples/asg-slr-missing/snapshot --asg web-asg --format sarif""",
+)
 @launch_options
 @click.option(
     "--format",
@@ -94,7 +102,13 @@ def doctor_command(
     raise SystemExit(launch_exit(diag.result))
 
 
-@click.command("fix")
+@click.command(
+    "fix",
+    epilog="""\b
+Examples:
+  kmslaunch fix examples/kc-iam-user/snapshot --instance i-056cc6fd323c6308f --out /tmp/kc-iam-user-fixed
+  kmslaunch simulate /tmp/kc-iam-user-fixed --instance i-056cc6fd323c6308f""",
+)
 @launch_options
 @click.option(
     "--out",
@@ -119,6 +133,7 @@ def fix_command(snapshot: Path, out: Path, force: bool, **launch: object) -> Non
     """
     if out.resolve() == snapshot.resolve() or snapshot.resolve() in out.resolve().parents:
         fail(f"{out}: the fixed snapshot must go somewhere else than the input snapshot {snapshot}")
+    check_out_dir(out, "--out", force=force)
     diag, snap = _diagnose(snapshot, launch)
     if diag.result.succeeded:
         click.echo("The launch already succeeds: nothing to fix.")
@@ -152,6 +167,8 @@ def fix_command(snapshot: Path, out: Path, force: bool, **launch: object) -> Non
         documents = write_fix_files((plan,), commands_dir, force=force)
     except KmslaunchError as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(f"--out {out}: cannot write the fixed snapshot: {exc.strerror or exc}")
     # The promise is about the files, not the copy in memory: read them back and launch again.
     again = open_snapshot(out)
     after = simulate(copy.deepcopy(again.world), launch_request(again.world, **launch))  # type: ignore[arg-type]

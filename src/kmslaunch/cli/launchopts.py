@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from kmslaunch.cli.common import fail, read_json
+from kmslaunch.cli.common import bundled, fail, read_json
 from kmslaunch.launch.common import unknown_caller
 from kmslaunch.launch.errors import NotInWorld
 from kmslaunch.launch.replay import replay_instance
@@ -120,6 +120,7 @@ def launch_options(f: F) -> F:
 
 
 def open_snapshot(path: Path) -> Snapshot:
+    path = bundled(path)
     if not path.exists():
         fail(f"{path}: no such snapshot directory")
     try:

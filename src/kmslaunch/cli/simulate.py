@@ -14,7 +14,14 @@ from kmslaunch.launch.request import simulate
 from kmslaunch.policy.errors import InputError
 
 
-@click.command("simulate")
+@click.command(
+    "simulate",
+    epilog="""\b
+Examples:
+  kmslaunch simulate examples/kc-iam-user/snapshot --run-instances examples/kc-iam-user/run-instances.json \\
+      --as arn:aws:iam::111122223333:user/alice
+  kmslaunch simulate examples/kc-iam-user/snapshot --instance i-056cc6fd323c6308f --format json""",
+)
 @launch_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--trail/--no-trail", default=False, help="Text output: also list the CloudTrail records.")

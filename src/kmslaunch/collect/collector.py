@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, ProfileNotFound
 
 from kmslaunch import __version__
 from kmslaunch.policy.errors import KmslaunchError
@@ -137,14 +137,26 @@ def check_out(out: Path, force: bool) -> None:
         raise CollectError(f"{out}: is not empty: refusing to write over what is there (pass --force)")
 
 
+def _session(profile: str | None) -> Any:
+    try:
+        return new_session(profile_name=profile) if profile else new_session()
+    except ProfileNotFound as exc:
+        raise CollectError(
+            f"--profile {profile}: no such profile in the AWS CLI's config and credentials files"
+        ) from exc
+
+
 def open_targets(
     profile: str | None, regions: Sequence[str], role_arns: Sequence[str], endpoint_url: str | None
 ) -> tuple[list[Target], str]:
     """The sessions to collect with, and the partition; CollectError when credentials or roles do not work."""
     try:
-        base = new_session(profile_name=profile) if profile else new_session()
+        base = _session(profile)
         sts = base.client("sts", region_name=regions[0], endpoint_url=endpoint_url, config=client_config(3))
         me = sts.get_caller_identity()
+    except EndpointConnectionError as exc:
+        # Not the credentials' fault: nothing answered.
+        raise CollectError(f"could not connect to {endpoint_url or exc.kwargs.get('endpoint_url')}") from exc
     except (BotoCoreError, ClientError) as exc:
         raise CollectError(f"cannot use the AWS credentials: {exc}") from exc
     partition = str(me["Arn"]).split(":")[1]
@@ -197,7 +209,7 @@ def collect(
         if not L.REGION_RE.match(r):
             raise CollectError(f"--regions: {r!r} is not a region name")
     if not regions:
-        default = (new_session(profile_name=profile) if profile else new_session()).region_name
+        default = _session(profile).region_name
         if not default:
             raise CollectError("no region: pass --regions or configure a default region")
         regions = [default]

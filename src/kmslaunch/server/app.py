@@ -103,7 +103,11 @@ class _Handler(socketserver.StreamRequestHandler):
 class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    state: State
 
-    def __init__(self, host: str, port: int, state: State) -> None:
+    def __init__(self, host: str, port: int, state: State | None = None) -> None:
+        """Bind ``host:port`` (OSError when it cannot be). ``state`` may be set after binding, so that a busy
+        port is found before the state file is opened or created."""
         super().__init__((host, port), _Handler)
-        self.state = state
+        if state is not None:
+            self.state = state

@@ -25,6 +25,7 @@ from kmslaunch.world.clock import Clock, Ids, RandomIds
 from kmslaunch.world.kms import Key
 from kmslaunch.world.world import World
 
+from .examples import add_examples
 from .handlers.base import PROTOCOL_OF, ApiError, Ctx
 from .store import Store, StoredCredential
 
@@ -38,7 +39,12 @@ DEFAULT_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 
 class State:
-    def __init__(self, store: Store, *, clock: Clock | None = None, ids: Ids | None = None) -> None:
+    def __init__(
+        self, store: Store, *, clock: Clock | None = None, ids: Ids | None = None, examples: bool = False
+    ) -> None:
+        """The state kept in ``store``; a fresh one holds account 123456789012 and its root user's example
+        keys, and with ``examples`` the example key and AMIs (``server/examples.py``) that ``kmslaunch serve``
+        starts with."""
         self.store = store
         self.lock = threading.RLock()
         self.clock = clock or Clock(real=True)
@@ -54,6 +60,8 @@ class State:
         if self.fresh:
             self.world.account(DEFAULT_ACCOUNT)
             self.add_credential(DEFAULT_ACCESS_KEY, DEFAULT_SECRET, f"arn:aws:iam::{DEFAULT_ACCOUNT}:root")
+            if examples:
+                add_examples(self.world, DEFAULT_ACCOUNT)
             store.save_world(self.world)
 
     # Identity ------------------------------------------------------------------------------------------------

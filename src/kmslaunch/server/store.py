@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from kmslaunch.policy.errors import KmslaunchError
 from kmslaunch.snapshot.load import load_snapshot
 from kmslaunch.snapshot.save import save_snapshot
 from kmslaunch.world.clock import Clock, Ids
@@ -55,12 +56,48 @@ class StoredCredential:
 
 FLUSH_SECONDS = 0.1
 
+# The tables a kmslaunch state file holds; a file with any other table belongs to another application.
+_TABLES = frozenset({"meta", "world_files", "credentials", "key_material", "trail", "sqlite_sequence"})
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class StoreError(KmslaunchError):
+    """The state file is not one kmslaunch can use; it was not changed."""
+
+
+def check_state_file(path: Path) -> None:
+    """Refuse, without writing a byte, a file that is not a kmslaunch state: not SQLite, or another
+    application's database (opening it read-write would switch it to WAL and add our tables)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    if path.is_dir():
+        raise StoreError(f"{path}: is a directory, not a state file")
+    with path.open("rb") as f:
+        if f.read(16) != _SQLITE_MAGIC:
+            raise StoreError(f"{path}: not an SQLite file, so not a kmslaunch state; it is left as it is")
+    try:
+        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {str(r[0]) for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: cannot be read as SQLite ({exc}); it is left as it is") from exc
+    foreign = sorted(tables - _TABLES)
+    if foreign or (tables and "world_files" not in tables):
+        shown = ", ".join(foreign or sorted(tables))
+        raise StoreError(
+            f"{path}: an SQLite database of another application (tables: {shown}), not a kmslaunch state; "
+            "it is left as it is: choose another file with --state"
+        )
+
 
 class Store:
     """One SQLite file. Every use holds the store's lock; CloudTrail records wait in memory for the flusher."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        check_state_file(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")

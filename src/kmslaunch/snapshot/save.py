@@ -43,9 +43,7 @@ def save_snapshot(
     if root.exists() and not root.is_dir():
         raise SnapshotError([Problem(str(root), "", "exists and is not a directory")])
     if root.is_dir() and not overwrite and any(root.iterdir()):
-        raise SnapshotError(
-            [Problem(str(root), "", "is not empty: refusing to write over what is there (pass overwrite=True)")]
-        )
+        raise SnapshotError([Problem(str(root), "", "is not empty: refusing to write over what is there")])
     files: Files = {}
     problems: list[Problem] = []
     account_dirs: list[str] = []

@@ -112,10 +112,12 @@ def add_key(
     alias: str | None = None,
     state: KeyState = KeyState.ENABLED,
     description: str = "",
+    key_id: str | None = None,
 ) -> Key:
-    """A customer managed key; without ``policy``, the policy CreateKey gives by default."""
+    """A customer managed key; without ``policy``, the policy CreateKey gives by default. ``key_id`` fixes the
+    id (else the world's id generator makes one)."""
     kms = world.account(account).region(region).kms
-    key_id = world.ids.key_id()
+    key_id = key_id or world.ids.key_id()
     arn = f"arn:{world.partition}:kms:{region}:{account}:key/{key_id}"
     key = Key(
         key_id=key_id,
@@ -143,11 +145,15 @@ def add_image(
     encrypted_with: Key | None = None,
     size: int = 8,
     shared_with: list[str] | None = None,
+    image_id: str | None = None,
+    snapshot_id: str | None = None,
+    description: str = "",
 ) -> Image:
-    """An AMI with one root volume snapshot, encrypted with ``encrypted_with`` when given."""
+    """An AMI with one root volume snapshot, encrypted with ``encrypted_with`` when given; ``image_id`` and
+    ``snapshot_id`` fix the ids (else the world's id generator makes them)."""
     ec2 = world.account(account).region(region).ec2
     snap = Snapshot(
-        snapshot_id=world.ids.ec2("snap"),
+        snapshot_id=snapshot_id or world.ids.ec2("snap"),
         owner=account,
         volume_size=size,
         encrypted=encrypted_with is not None,
@@ -158,9 +164,10 @@ def add_image(
     )
     ec2.snapshots[snap.snapshot_id] = snap
     image = Image(
-        image_id=world.ids.ec2("ami"),
+        image_id=image_id or world.ids.ec2("ami"),
         owner=account,
         name=name,
+        description=description,
         block_devices=(EbsSpec("/dev/xvda", snap.snapshot_id, size, "gp3", snap.encrypted or None),),
         launch_permissions=list(shared_with or []),
         creation_date=iso(world.clock.now()),
