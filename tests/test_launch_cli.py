@@ -256,12 +256,18 @@ def test_replay_takes_the_session_policy_from_cloudtrail() -> None:
     assert "session-policy" in again.refused_calls[0].denied_by
 
 
+PREFIX = ".venv/bin/kmslaunch "  # as the README and the examples' READMEs write commands
+
+
 def _readme_commands() -> list[Any]:
     out = []
     for readme in sorted(EXAMPLES.glob("*/README.md")):
         for line in readme.read_text().splitlines():
-            if line.startswith("kmslaunch "):
+            if line.startswith(PREFIX):
+                line = line.removeprefix(".venv/bin/")  # noqa: PLW2901 - the command as kmslaunch's own argv
                 out.append(pytest.param(line, id=f"{readme.parent.name}:{line.split()[1]}:{len(out)}"))
+    # Every example has commands: an empty list would make the test below pass by testing nothing.
+    assert len({p.id.split(":")[0] for p in out}) == len(list(EXAMPLES.glob("*/README.md"))), out
     return out
 
 
