@@ -11,8 +11,9 @@ import click
 from kmslaunch.cli.common import EXIT_DENIED, EXIT_OK, check_out_dir, emit_json, fail, launch_exit
 from kmslaunch.cli.launchopts import launch_options, launch_request, open_snapshot
 from kmslaunch.doctor.diagnose import Diagnosis, diagnose
-from kmslaunch.doctor.fixes import verified_words
+from kmslaunch.doctor.fixes import shown, verified_words
 from kmslaunch.doctor.html import render_html
+from kmslaunch.doctor.iac import render_cloudformation, render_terraform
 from kmslaunch.doctor.markdown import render_markdown
 from kmslaunch.doctor.paste import write_fix_files
 from kmslaunch.doctor.sarif import render_sarif
@@ -44,7 +45,8 @@ Examples:
   kmslaunch doctor examples/kc-iam-user/snapshot --instance i-056cc6fd323c6308f
   kmslaunch doctor examples/kc-iam-user/snapshot --run-instances examples/kc-iam-user/run-instances.json \\
       --as arn:aws:iam::111122223333:user/alice --format markdown
-  kmslaunch doctor examples/asg-slr-missing/snapshot --asg web-asg --format sarif""",
+  kmslaunch doctor examples/asg-slr-missing/snapshot --asg web-asg --format sarif
+  kmslaunch doctor examples/asg-slr-missing/snapshot --asg web-asg --fix-format terraform > fix.tf""",
 )
 @launch_options
 @click.option(
@@ -63,8 +65,23 @@ Examples:
 )
 @click.option("--force", is_flag=True, help="Write into --write-fixes even if it is not empty.")
 @click.option("-v", "--verbose", is_flag=True, help="Text output: ARNs in full everywhere, not shortened once shown.")
+@click.option(
+    "--fix-format",
+    type=click.Choice(["commands", "terraform", "cloudformation"]),
+    default="commands",
+    show_default=True,
+    help="terraform or cloudformation: print only the fix (the first that keeps the launch, else the best plan) as "
+    "infrastructure code, for accounts whose policies live in code.",
+)
 def doctor_command(
-    snapshot: Path, fmt: str, trail: bool, fixes_dir: Path | None, force: bool, verbose: bool, **launch: object
+    snapshot: Path,
+    fmt: str,
+    trail: bool,
+    fixes_dir: Path | None,
+    force: bool,
+    verbose: bool,
+    fix_format: str,
+    **launch: object,
 ) -> None:
     """Diagnose a launch: the refused KMS call, who made it and why, the policy behind it, what CloudTrail
     recorded, and the least-privilege fix, verified by simulating the launch again.
@@ -79,6 +96,19 @@ def doctor_command(
             written = write_fix_files(diag.plans, fixes_dir, force=force)
         except KmslaunchError as exc:
             fail(str(exc))
+    if fix_format != "commands":
+        plan = diag.fix or shown(diag.plans)
+        if plan is None:
+            click.echo(
+                "no fix to write as infrastructure code: "
+                + ("the launch runs" if diag.result.succeeded else "no change the doctor can make lets it run"),
+                err=True,
+            )
+        elif fix_format == "terraform":
+            click.echo(render_terraform(plan), nl=False)
+        else:
+            emit_json(render_cloudformation(plan))
+        raise SystemExit(launch_exit(diag.result))
     if fmt == "json":
         out = diag.to_json()
         if written is not None:

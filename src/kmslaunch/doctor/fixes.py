@@ -111,6 +111,9 @@ class Fix:
     apply: Callable[[World], None] | None = field(default=None, compare=False, repr=False)
     # (file name, whole document) for every ``file://`` the commands name, relative to the directory they run in
     files: tuple[tuple[str, dict[str, Any]], ...] = ()
+    # Where the document lives, for infrastructure code (doctor/iac.py): (holder kind, policy name), the holder
+    # kinds of doctor/locate.py plus "new-boundary" for a customer managed copy made to be a boundary.
+    place: tuple[str, str] | None = None
 
     def to_json(self, verified: bool) -> dict[str, Any]:
         return {
@@ -502,6 +505,7 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
                 document=doc,
                 apply=set_key_policy(key_arn, doc),
                 files=((path, doc),),
+                place=("key-policy", "default"),
             )
         )
 
@@ -537,6 +541,7 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
                 document=doc,
                 apply=put_inline(acct, name, is_user, policy_name, doc),
                 files=((path, doc),),
+                place=("identity-policy", policy_name),
             )
         )
 
@@ -596,6 +601,7 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
                 document=doc,
                 apply=replace_doc(holder.owner_arn, holder.kind, holder.name, doc, holder.document.policy.type),
                 files=((document_file(holder.kind, holder.owner_arn, holder.name), doc),),
+                place=(holder.kind, holder.name),
             )
         )
 
@@ -672,6 +678,7 @@ def _boundary_fix(
             document=doc,
             apply=replace_managed(acct, boundary_arn, doc),
             files=((path, doc),),
+            place=("managed-policy", mp.name),
         )
     copy_name = f"{mp.name}-ebs-kms"
     copy_arn = f"arn:aws:iam::{acct}:policy/{copy_name}"
@@ -691,4 +698,5 @@ def _boundary_fix(
         document=doc,
         apply=new_boundary(acct, entity_arn, copy_arn, copy_name, doc),
         files=((path, doc),),
+        place=("new-boundary", copy_name),
     )
