@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +20,7 @@ from kmslaunch.policy.errors import InputError, KmslaunchError
 from kmslaunch.policy.model import Policy, PolicyType
 from kmslaunch.policy.parse import parse_policy
 from kmslaunch.policy.principals import PrincipalType, parse_principal
+from kmslaunch.policy.requestfile import is_ip_address
 from kmslaunch.snapshot.load import Snapshot, load_snapshot
 from kmslaunch.world.world import World
 
@@ -251,7 +251,7 @@ def launch_request(
         fail(f"say which launch to simulate with exactly one of {_ALL_FORMS}")
     if fleet and not run_file:
         fail("--fleet goes with --run-instances (for CreateFleet use --create-fleet FILE)")
-    if source_ip is not None and not _is_ip(source_ip):
+    if source_ip is not None and not is_ip_address(source_ip):
         fail(f"--source-ip {source_ip}: not an IP address (expected e.g. 203.0.113.10 or 2001:db8::1)")
     if caller:
         why = unknown_caller(world, caller)
@@ -352,11 +352,3 @@ def _file_request(
         session_policies=policies,
         **extra,
     )
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True

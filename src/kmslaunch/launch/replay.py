@@ -8,7 +8,6 @@ instance's image and type.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from typing import Any
 
 from kmslaunch.policy.model import Policy, PolicyType
 from kmslaunch.policy.parse import parse_policy
+from kmslaunch.policy.requestfile import is_ip_address
 from kmslaunch.world.iam import ManagedPolicy
 from kmslaunch.world.world import World
 
@@ -72,14 +72,6 @@ def _session_policies(managed: Mapping[str, ManagedPolicy], params: Mapping[str,
         if isinstance(arn, str) and arn in managed:
             out.append(managed[arn].document.policy)
     return tuple(out)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _bdms_from_event(req: dict[str, Any]) -> list[dict[str, Any]]:
@@ -197,7 +189,7 @@ def _replay(
         ident = ev.get("userIdentity") or {}
         caller = caller or ident.get("arn")
         ip = ev.get("sourceIPAddress")
-        if source_ip is None and isinstance(ip, str) and _is_ip(ip):
+        if source_ip is None and isinstance(ip, str) and is_ip_address(ip):
             source_ip = ip
         invoked = str(ident.get("invokedBy") or "")
         if invoked.startswith("autoscaling"):

@@ -90,7 +90,7 @@ def normalise_context(raw: Mapping[str, Any], path: str, issues: list[Issue]) ->
         if known is not None and known.type is KeyType.IP:
             # An IPAddress key (aws:SourceIp, aws:VpcSourceIp) carries the address a request came from: one
             # address, never a range (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-sourceip).
-            bad = [x for x in v if not _is_ip_address(x)]
+            bad = [x for x in v if not is_ip_address(x)]
             if bad:
                 issues.append(error(f"{path}.{key}", f'"{bad[0]}" is not an IP address (expected e.g. 203.0.113.10)'))
                 continue
@@ -98,7 +98,8 @@ def normalise_context(raw: Mapping[str, Any], path: str, issues: list[Issue]) ->
     return ctx
 
 
-def _is_ip_address(text: str) -> bool:
+def is_ip_address(text: str) -> bool:
+    """Whether ``text`` is one IP address (v4 or v6), not a range: what aws:SourceIp holds in a request."""
     try:
         ipaddress.ip_address(text)
     except ValueError:
