@@ -1,6 +1,7 @@
 """Least-privilege fixes for a failed launch: what each refused call needs, and where it belongs. ``rounds`` finds
 a fix round by round and proves it by simulating the launch again; ``appliers`` holds the changes as functions of
-a world with their AWS CLI commands; ``delegation`` decides the consumer's own create-grant. Where each change goes:
+a world with their AWS CLI commands; ``statements`` the statements a fix adds; ``delegation`` decides the
+consumer's own create-grant. Where each change goes:
 
 - the caller's IAM policy, only when the key policy delegates to IAM and the caller is a user or a role that
   IAM can change (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html);
@@ -58,8 +59,8 @@ from .perimeter import (
     exemption_for_call,
     recommendation,
 )
+from .statements import identity_statements, key_statements, statements_of, unique_sids
 
-GRANT_ACTIONS = frozenset({"kms:CreateGrant"})
 MAX_ROUNDS = 8
 AWS_MANAGED_POLICIES = (
     "https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_managed-vs-inline.html#aws-managed-policies"
@@ -341,84 +342,6 @@ def add_need(world: World, result: CallResult, needs: Needs) -> str | None:
 # From needs to concrete, applicable fixes
 
 
-def _key_statements(principal: str, actions: set[str], region: str) -> list[dict[str, Any]]:
-    name = principal.rsplit("/", 1)[-1] if ":root" not in principal else principal.split(":")[4]
-    use = sorted(actions - GRANT_ACTIONS)
-    out: list[dict[str, Any]] = []
-    if use:
-        out.append(
-            {
-                "Sid": f"Allow EBS use of the key by {name}",
-                "Effect": "Allow",
-                "Principal": {"AWS": principal},
-                "Action": use,
-                "Resource": "*",
-                "Condition": {"StringEquals": {"kms:ViaService": f"ec2.{region}.amazonaws.com"}},
-            }
-        )
-    if actions & GRANT_ACTIONS:
-        out.append(
-            {
-                "Sid": f"Allow attachment of persistent resources by {name}",
-                "Effect": "Allow",
-                "Principal": {"AWS": principal},
-                "Action": "kms:CreateGrant",
-                "Resource": "*",
-                "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
-            }
-        )
-    return out
-
-
-def _identity_statements(pairs: set[tuple[str, str]], region: str) -> list[dict[str, Any]]:
-    by_key: dict[str, set[str]] = {}
-    for action, key in pairs:
-        by_key.setdefault(key, set()).add(action)
-    out: list[dict[str, Any]] = []
-    for i, (key, actions) in enumerate(sorted(by_key.items())):
-        suffix = "" if len(by_key) == 1 else str(i + 1)
-        use = sorted(actions - GRANT_ACTIONS)
-        if use:
-            out.append(
-                {
-                    "Sid": f"UseKeyThroughEbs{suffix}",
-                    "Effect": "Allow",
-                    "Action": use,
-                    "Resource": key,
-                    "Condition": {"StringEquals": {"kms:ViaService": f"ec2.{region}.amazonaws.com"}},
-                }
-            )
-        if actions & GRANT_ACTIONS:
-            out.append(
-                {
-                    "Sid": f"GrantsForEbsVolumes{suffix}",
-                    "Effect": "Allow",
-                    "Action": "kms:CreateGrant",
-                    "Resource": key,
-                    "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
-                }
-            )
-    return out
-
-
-def _unique_sids(existing: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    taken = {s.get("Sid") for s in existing}
-    out = []
-    for statement in new:
-        sid, n, candidate = statement["Sid"], 2, statement["Sid"]
-        while candidate in taken:
-            candidate = f"{sid} ({n})"
-            n += 1
-        taken.add(candidate)
-        out.append({**statement, "Sid": candidate})
-    return out
-
-
-def _statements_of(raw: dict[str, Any]) -> list[dict[str, Any]]:
-    st = raw.get("Statement", [])
-    return [st] if isinstance(st, dict) else list(st)
-
-
 def materialize(world: World, needs: Needs) -> list[Fix]:
     """Concrete fixes (documents, commands, and how to apply them) for everything the launch needs."""
     fixes: list[Fix] = []
@@ -459,10 +382,10 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
         # replaces the policy whole.
         _, raw, changed, reasons = exempted.pop(("key-policy", key_arn, "default"), (None, None, [], []))
         raw = copy.deepcopy(raw if raw is not None else key.policy.raw)
-        existing = _statements_of(raw)
+        existing = statements_of(raw)
         added: list[dict[str, Any]] = []
         for principal, actions in sorted(entries):
-            added.extend(_key_statements(principal, actions, region))
+            added.extend(key_statements(principal, actions, region))
         if entries:
             who = ", ".join(p for p, _ in sorted(entries))
             reasons.append(
@@ -481,7 +404,7 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
                 "CreateGrant only for AWS resources, so the key's owner lets it grant the key to that role "
                 "(kms:GranteePrincipal)"
             )
-        added = _unique_sids(existing, added)
+        added = unique_sids(existing, added)
         doc = {**raw, "Statement": existing + added}
         owner_note = ", the key's owner" if delegations.get(key_arn) else ""
         path = document_file("key-policy", key_arn, "default")
@@ -520,8 +443,8 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
         entity: Any = iam.users.get(name) if is_user else iam.roles.get(name)
         held = entity.inline.get(policy_name) if entity is not None else None
         raw = copy.deepcopy(held.raw) if held is not None else {"Version": "2012-10-17"}
-        existing = _statements_of(raw)
-        statements = _unique_sids(existing, _identity_statements(pairs, region))
+        existing = statements_of(raw)
+        statements = unique_sids(existing, identity_statements(pairs, region))
         doc = {**raw, "Statement": existing + statements}
         verb = "put-user-policy --user-name" if is_user else "put-role-policy --role-name"
         path = document_file("identity-policy", holder_arn, policy_name)
@@ -627,7 +550,7 @@ def _exemptions(world: World, needs: Needs) -> Exempted:
                 continue
             out[place] = (holder, copy.deepcopy(holder.document.raw), [], [])
         _, raw, changed, why = out[place]
-        statements = _statements_of(raw)
+        statements = statements_of(raw)
         ordered = tuple(sorted(wanted))
         st = add_to_statement(statements[index], ordered)
         statements[index] = st
@@ -652,8 +575,8 @@ def _boundary_fix(
     if mp is None:
         return None
     raw = copy.deepcopy(mp.document.raw)
-    existing = _statements_of(raw)
-    added = _unique_sids(existing, _identity_statements(pairs, region))
+    existing = statements_of(raw)
+    added = unique_sids(existing, identity_statements(pairs, region))
     doc = {**raw, "Statement": existing + added}
     entity = entity_arn.split(":")[5]
     is_user = entity.startswith("user/")
