@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -168,7 +168,7 @@ class AuditReport:
 
 
 @dataclass
-class _Case:
+class Case:
     """One distinct simulation and the paths that share its result."""
 
     request: LaunchRequest
@@ -176,7 +176,7 @@ class _Case:
     representative: str | None = None
 
 
-class _Sandbox:
+class Sandbox:
     """Simulates on one world and rolls back what each launch leaves behind."""
 
     def __init__(self, world: World) -> None:
@@ -233,18 +233,13 @@ def audit(
     (``None``: no progress reported)."""
     lint = lint_world(world)
     work = copy.deepcopy(world)
-    cases: dict[tuple[Any, ...], _Case] = {}
-    paths: list[PathResult] = []
-    org = org_tokens(work)
-    for account in sorted(work.accounts):
-        for region in sorted(work.accounts[account].regions):
-            _enumerate(work, account, region, org, cases, paths)
-    sandbox = _Sandbox(work)
+    cases, paths = launch_cases(work)
+    sandbox = Sandbox(work)
     fresh = _Fresh()
     if progress is not None:
         progress(len(cases))
     diagnoses = 0
-    for case in cases.values():
+    for case in cases:
         outcome, diagnosed = _simulate(work, sandbox, case.request, fresh)
         diagnoses += diagnosed
         for kind, account, region, target, principal, key in case.paths:
@@ -263,8 +258,23 @@ def audit(
     return AuditReport(snapshot, paths, lint, unknown, len(cases), diagnoses)
 
 
+def launch_cases(work: World, where: Collection[tuple[str, str]] | None = None) -> tuple[list[Case], list[PathResult]]:
+    """Every launch path of ``work`` (only of the (account, region) pairs in ``where`` when given), as the
+    distinct simulations that decide them, and the paths that cannot be simulated with what they found instead.
+    ``work`` gains what the simulations need: ``aws/ebs`` where it is missing, an image with an unencrypted root
+    snapshot per region. Cases are in the order the accounts and regions sort."""
+    cases: dict[tuple[Any, ...], Case] = {}
+    paths: list[PathResult] = []
+    org = org_tokens(work)
+    for account in sorted(work.accounts):
+        for region in sorted(work.accounts[account].regions):
+            if where is None or (account, region) in where:
+                _enumerate(work, account, region, org, cases, paths)
+    return list(cases.values()), paths
+
+
 def _enumerate(
-    work: World, account: str, region: str, org: Tokens, cases: dict[tuple[Any, ...], _Case], paths: list[PathResult]
+    work: World, account: str, region: str, org: Tokens, cases: dict[tuple[Any, ...], Case], paths: list[PathResult]
 ) -> None:
     r = work.accounts[account].regions[region]
     for name in sorted(r.autoscaling.groups):
@@ -331,7 +341,7 @@ def _enumerate(
 
 
 def _add(
-    cases: dict[tuple[Any, ...], _Case],
+    cases: dict[tuple[Any, ...], Case],
     signature: tuple[Any, ...],
     req: LaunchRequest,
     representative: str | None,
@@ -339,12 +349,12 @@ def _add(
 ) -> None:
     case = cases.get(signature)
     if case is None:
-        case = cases[signature] = _Case(req, representative=representative)
+        case = cases[signature] = Case(req, representative=representative)
     case.paths.append(path)
 
 
 def _add_as(
-    cases: dict[tuple[Any, ...], _Case],
+    cases: dict[tuple[Any, ...], Case],
     region: str,
     launcher: Launcher,
     tokens: Tokens,
@@ -361,7 +371,7 @@ def _add_as(
     _add(cases, signature, req, launcher.arn, (kind, launcher.account, region, target, launcher.arn, key))
 
 
-def _simulate(work: World, sandbox: _Sandbox, req: LaunchRequest, fresh: _Fresh) -> tuple[Outcome, int]:
+def _simulate(work: World, sandbox: Sandbox, req: LaunchRequest, fresh: _Fresh) -> tuple[Outcome, int]:
     try:
         result = sandbox.run(req)
     except NotInWorld as exc:
