@@ -308,7 +308,8 @@ def parse_revoke_grant(world: World, spec: str) -> RevokeGrant:
         raise InputError(flag, spec, f"the snapshot does not list the grants of {key.arn} (kms/list-grants)")
     ids = [g.grant_id for g in key.grants]
     if grant_id not in ids:
-        raise InputError(flag, grant_id, f"{key.arn} has no grant with this id" + _close(grant_id, ids))
+        hint = _close(grant_id, ids) if ids else "; it has no grants in the snapshot"
+        raise InputError(flag, grant_id, f"{key.arn} has no grant with this id" + hint)
     return RevokeGrant(key.arn, grant_id, Origin(f"{flag} {spec}"))
 
 
