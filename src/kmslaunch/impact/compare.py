@@ -410,19 +410,35 @@ def _cause(work: World, changes: Sequence[Change], move: str, path: Path, b: Run
         )
         if same is not None:
             cause = _call_cause(changes, same, launch)
+            # No statement of a changed document allows it (a Deny removed): the layer that refused it before.
+            layer = cause.layer if cause.in_change else (was.denied_by[0] if was.denied_by else cause.layer)
             return Cause(
                 was.action,
                 was.resource,
                 was.call.principal.arn,
                 cause.decision,
-                cause.layer,
+                layer,
                 f"was refused: {was.error_message or was.verdict.value}",
-                cause.statement,
+                cause.statement if cause.in_change else None,
                 cause.change,
                 cause.in_change,
                 same,
             )
-        return None
+        # The launch no longer makes the refused call (it uses another key now).
+        layer = was.denied_by[0] if was.denied_by else None
+        return Cause(
+            was.action,
+            was.resource,
+            was.call.principal.arn,
+            "not made",
+            layer,
+            f"was refused: {was.error_message or was.verdict.value}; after the changes the launch does not make "
+            "this call",
+            change=_blame(changes, layer, was.resource, was.call.principal.account, launch),
+            call=was,
+        )
+    if move == "starts-working" and b.verdict == "rejected":
+        return _ec2_cause(work, changes, path, b)
     run = a if move in ("breaks", "to-unknown") else b
     if run.refused is not None:
         return _call_cause(changes, run.refused, launch)
