@@ -23,7 +23,7 @@ from kmslaunch.launch.plan import resolve_key
 from kmslaunch.policy.errors import InputError
 from kmslaunch.policy.model import PolicyType
 from kmslaunch.world.documents import Document
-from kmslaunch.world.kms import Key
+from kmslaunch.world.kms import Key, KeyManager
 from kmslaunch.world.organizations import RCP, SCP
 from kmslaunch.world.world import World
 
@@ -194,11 +194,19 @@ def resolve_any_key(world: World, ref: str, flag: str) -> Key:
     )
 
 
+def _customer(key: Key, flag: str, ref: str) -> Key:
+    """AWS manages the policy and state of its keys: PutKeyPolicy, DisableKey and RevokeGrant are refused on
+    them (https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#aws-managed-key)."""
+    if key.manager is KeyManager.AWS:
+        raise InputError(flag, ref, f"{key.arn} is an AWS managed key: its policy, grants and state cannot be changed")
+    return key
+
+
 def parse_key_policy(world: World, spec: str, locate: Locate) -> KeyPolicyChange:
     """``--key-policy KEY=FILE``: FILE is the key's whole new policy (what put-key-policy takes)."""
     flag = "--key-policy"
     ref, file = _split(spec, flag, "=", "KEY=FILE (a key id, ARN or alias, and a key policy file)", locate)
-    key = resolve_any_key(world, ref, flag)
+    key = _customer(resolve_any_key(world, ref, flag), flag, ref)
     doc = read_document(locate, file, PolicyType.KEY, key.arn)
     return KeyPolicyChange(key.arn, doc, Origin(f"{flag} {spec}", file))
 
@@ -211,6 +219,8 @@ def parse_identity_policy(world: World, spec: str, locate: Locate) -> IdentityPo
     target, file = _split(spec, flag, "=", "ARN=FILE (a managed policy ARN, or USER_OR_ROLE_ARN#POLICY_NAME)", locate)
     origin = Origin(f"{flag} {spec}", file)
     holder, hash_, name = target.partition("#")
+    if ":iam::aws:policy/" in holder:
+        raise InputError(flag, target, "an AWS managed policy cannot be changed; attach a customer managed policy")
     account = holder.split(":")[4] if holder.count(":") >= 5 else ""
     acct = world.accounts.get(account)
     if acct is None:
@@ -219,8 +229,6 @@ def parse_identity_policy(world: World, spec: str, locate: Locate) -> IdentityPo
         )
     iam = acct.iam
     if not hash_:
-        if holder.split(":")[4] == "aws" or ":iam::aws:policy/" in holder:
-            raise InputError(flag, target, "an AWS managed policy cannot be changed; attach a customer managed policy")
         mp = iam.policies.get(holder)
         if mp is None:
             kind = holder.split(":")[5].split("/", 1)[0] if holder.count(":") >= 5 else ""
@@ -303,7 +311,7 @@ def parse_revoke_grant(world: World, spec: str) -> RevokeGrant:
     """``--revoke-grant KEY:GRANT_ID`` (KEY may be an ARN: the grant id follows the last colon)."""
     flag = "--revoke-grant"
     ref, grant_id = _split(spec, flag, ":", "KEY:GRANT_ID (a key id, ARN or alias, and one of its grants' id)")
-    key = resolve_any_key(world, ref, flag)
+    key = _customer(resolve_any_key(world, ref, flag), flag, ref)
     if not key.grants_known:
         raise InputError(flag, spec, f"the snapshot does not list the grants of {key.arn} (kms/list-grants)")
     ids = [g.grant_id for g in key.grants]
@@ -350,7 +358,7 @@ def parse_default_key(world: World, spec: str) -> DefaultKeyChange:
 
 def parse_disable_key(world: World, spec: str) -> DisableKey:
     """``--disable-key KEY``."""
-    key = resolve_any_key(world, spec, "--disable-key")
+    key = _customer(resolve_any_key(world, spec, "--disable-key"), "--disable-key", spec)
     return DisableKey(key.arn, Origin(f"--disable-key {spec}"))
 
 

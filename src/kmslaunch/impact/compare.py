@@ -176,11 +176,20 @@ def _unsimulated(p: PathResult) -> tuple[Path, Run]:
 
 
 def impact(
-    world: World, changes: Sequence[Change], *, snapshot: str = "", unknown: tuple[str, ...] = ()
+    world: World,
+    changes: Sequence[Change],
+    *,
+    snapshot: str = "",
+    unknown: tuple[str, ...] = (),
+    exhaustive: bool = False,
 ) -> ImpactReport:
-    """Every launch path of ``world`` before and after ``changes`` (``world`` itself is not changed)."""
+    """Every launch path of ``world`` before and after ``changes`` (``world`` itself is not changed).
+    ``exhaustive``: simulate every path again and enumerate every region again, whatever the changes reach (the
+    reference the filtered run is tested against)."""
     work = copy.deepcopy(world)
     scope: Reach = reach(work, changes)
+    if exhaustive:
+        scope = Reach(regions=frozenset((a, r) for a, acct in work.accounts.items() for r in acct.regions))
     cases, fixed = launch_cases(work)
     sandbox = Sandbox(work)
     before: dict[tuple[str, ...], tuple[Path, Run]] = {}
