@@ -22,6 +22,7 @@ CloudTrail records, scaling activities) is rolled back after each, so that no la
 from __future__ import annotations
 
 import copy
+import operator
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
@@ -57,6 +58,7 @@ TERMINATED = "terminated-instance"
 # error on launch") or a key in the wrong state (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/troubleshooting-launch.html).
 KMS_STATE_REASONS = frozenset({"Client.InternalError", "Client.InvalidKMSKey.InvalidState"})
 FAILED_STATES = frozenset({"terminated", "stopped", "failed"})
+_GRANTS = operator.attrgetter("grants")
 
 
 @dataclass(frozen=True)
@@ -188,17 +190,23 @@ class Sandbox:
         region = self.world.account(req.account).region(req.region)
         ec2, groups = region.ec2, region.autoscaling.groups
         instances, volumes = dict(ec2.instances), dict(ec2.volumes)
-        trails = [len(t) for t in self.trails]
-        grants = [len(k.grants) for k in self.keys]
+        # Lengths taken and compared with map/len (loops in C): a launch touches a few of the world's keys and
+        # trails, and the sandbox runs thousands of launches over hundreds of keys.
+        trails = list(map(len, self.trails))
+        grants = list(map(len, map(_GRANTS, self.keys)))
         asg = {n: (len(g.activities), list(g.instances)) for n, g in groups.items()}
         try:
             return simulate(self.world, req)
         finally:
             ec2.instances, ec2.volumes = instances, volumes
             for t, n in zip(self.trails, trails, strict=True):
-                del t[n:]
-            for k, n in zip(self.keys, grants, strict=True):
-                del k.grants[n:]
+                if len(t) != n:
+                    del t[n:]
+            now = list(map(len, map(_GRANTS, self.keys)))
+            if now != grants:
+                for k, n, m in zip(self.keys, grants, now, strict=True):
+                    if m != n:
+                        del k.grants[n:]
             for name, (n, members) in asg.items():
                 del groups[name].activities[n:]
                 groups[name].instances = members
