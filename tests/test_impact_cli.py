@@ -17,6 +17,7 @@ from kmslaunch.cli.main import cli
 from kmslaunch.impact.changes import parse_changes
 from kmslaunch.impact.compare import impact
 from kmslaunch.policy.model import PolicyType
+from kmslaunch.snapshot import save_snapshot
 from kmslaunch.world.documents import Document
 from kmslaunch.world.organizations import SCP, OrgPolicy
 
@@ -272,3 +273,22 @@ def test_readme_commands_run(monkeypatch: pytest.MonkeyPatch) -> None:
         res = CliRunner().invoke(cli, args)
         assert res.exit_code in (0, 1, 3), (args, res.output)
         assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+
+
+def test_an_unknown_target_or_policy_id_is_exit_2_with_close_matches(tmp_path: Path) -> None:
+    out = tmp_path / "org"
+    save_snapshot(_org_world(), out, meta={"collected_at": "2026-01-15T09:30:00Z"})
+    doc = _write(
+        tmp_path,
+        "deny.json",
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "kms:*", "Resource": "*"}]},
+    )
+    res = _run(str(out), "--scp", f"ou-bnch-aps={doc}")
+    assert res.exit_code == 2 and "ou-bnch-aps" in res.output and "did you mean ou-bnch-apps" in res.output
+    res = _run(str(out), "--scp", f"p-appsalow={doc}")
+    assert res.exit_code == 2 and "did you mean p-appsallow" in res.output
+    res = _run(str(out), "--scp", f"p-FullAWSAccess={doc}")
+    assert res.exit_code == 2 and "AWS managed policy" in res.output
+    # The same SCP on a real target is accepted, and denying all of KMS breaks launches there.
+    res = _run(str(out), "--scp", f"ou-bnch-apps={doc}")
+    assert res.exit_code == 1, res.output
