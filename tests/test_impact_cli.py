@@ -178,6 +178,24 @@ def _org_world() -> Any:
     )
     org.policies["p-appsallow"] = OrgPolicy("p-appsallow", "AppsAllow", SCP, doc)
     org.attachments["ou-bnch-apps"] = ["p-FullAWSAccess", "p-appsallow"]
+    # One account's template launches with another account's key, named by ARN (the key policy lets it):
+    # a change to that key must reach the other account's launches too.
+    accounts = sorted(w.accounts)
+    key = w.accounts[accounts[1]].regions["us-east-1"].kms.resolve("alias/app-000")
+    assert key is not None
+    raw = json.loads(key.policy.text())
+    raw["Statement"].append(
+        {
+            "Sid": "Partner",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{accounts[3]}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    )
+    key.policy = Document.parse(raw, PolicyType.KEY, key.arn)
+    lt = next(iter(w.accounts[accounts[3]].regions["us-east-1"].ec2.launch_templates.values()))
+    lt.versions[1]["BlockDeviceMappings"][0]["Ebs"]["KmsKeyId"] = key.arn
     return w
 
 
@@ -251,12 +269,17 @@ def test_the_filtered_run_finds_what_simulating_everything_finds(tmp_path: Path)
         changes = parse_changes(w, **spec)  # type: ignore[arg-type]
         filtered = impact(w, changes)
         reference = impact(w, changes, exhaustive=True)
-        assert filtered.reused > 0, spec  # the filter left something alone
+        # The filter left launches alone (not simulated, or not simulated again), and found the same moves.
+        assert filtered.left_alone + filtered.reused > 0 and reference.left_alone == 0, spec
         got = [(m.path, m.move, m.before, m.after) for m in filtered.moves]
         want = [(m.path, m.move, m.before, m.after) for m in reference.moves]
         assert got == want, spec
-        assert (filtered.failing_before, filtered.failing_after) == (reference.failing_before, reference.failing_after)
+        assert filtered.paths == reference.paths == reference.reached > filtered.reached, spec
+        assert filtered.failing_after - filtered.failing_before == reference.failing_after - reference.failing_before
         assert filtered.moves, spec  # each change moves something: the comparison is not vacuous
+        if "key_policy" in spec:
+            # The other account's template launch with this key breaks too.
+            assert any(m.path.account == accounts[3] and m.path.kind == "launch-template" for m in filtered.moves)
 
 
 def _readme_commands() -> list[list[str]]:

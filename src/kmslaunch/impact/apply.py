@@ -20,6 +20,11 @@ What a change reaches (``Reach``), and why nothing else can move:
 - The default EBS key is read only by launches in its own account and region
   (https://docs.aws.amazon.com/ebs/latest/userguide/encryption-by-default.html).
 
+Two filters use this. Before simulating, ``Reach.may_reach`` leaves out the launches that cannot meet what changes
+(another account's launch that names none of the changed keys, an account outside an SCP's target): they decide
+the same before and after and are not simulated at all. After the changes, ``Reach.touches`` reads the trace of
+each launch simulated before, and simulates again only those that met what changed.
+
 Which launch paths exist also depends on the world (who may call ec2:RunInstances, which keys are usable,
 whose policies name whom): ``Reach.regions`` are the (account, region) pairs whose paths are enumerated again.
 A launch that could not be simulated to the end (an EC2 error before planning, something not in the snapshot)
@@ -33,7 +38,7 @@ from dataclasses import dataclass
 
 from kmslaunch.policy.model import PolicyType
 from kmslaunch.world.documents import Document
-from kmslaunch.world.kms import KeyState
+from kmslaunch.world.kms import Key, KeyState
 from kmslaunch.world.organizations import RCP, OrgPolicy
 from kmslaunch.world.world import World
 
@@ -83,6 +88,38 @@ class Reach:
     resource_accounts: frozenset[str] = frozenset()
     regions: frozenset[tuple[str, str]] = frozenset()
     accounts: frozenset[str] = frozenset()
+    # (region, names) of the keys whose policy, grants or state change, or that an RCP's accounts hold: the
+    # strings by which a launch of another account can name the key (its id, inside a key ARN, and the
+    # ``ACCOUNT:alias/NAME`` part of its alias ARNs).
+    named: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def may_reach(self, world: World, account: str, region: str, params: object, texts: dict[str, str]) -> bool:
+        """Whether a launch in ``account`` and ``region`` with ``params`` can meet what the changes change, told
+        before simulating it: a launch in an account or region the changes reach, or one whose parameters, the
+        account's templates, launch configurations, groups and EBS defaults, or any image or snapshot of the
+        region name one of ``named``. Nothing else chooses a launch's keys (an alias or key id without an account
+        resolves in the launch's own account; EBS uses keys of the volume's region: launch/plan.resolve_key);
+        and principals of another account make none of its requests, so identity policies, SCPs and RCPs of
+        other accounts take no part. ``texts`` caches what is read per account and region."""
+        if (account, region) in self.regions or account in self.accounts:
+            return True
+        names = [n for r, ns in self.named if r == region for n in ns]
+        if not names:
+            return False
+        here = texts.get(f"{account}\x1f{region}")
+        if here is None:
+            r = world.accounts[account].regions[region]
+            here = texts[f"{account}\x1f{region}"] = repr((r.autoscaling, r.ec2.launch_templates, r.ec2.defaults))
+        shared = texts.get(region)
+        if shared is None:
+            parts = [
+                (list(rr.ec2.images.values()), list(rr.ec2.snapshots.values()))
+                for a in world.accounts.values()
+                if (rr := a.regions.get(region)) is not None
+            ]
+            shared = texts[region] = repr(parts)
+        mine = repr(params)
+        return any(n in here or n in shared or n in mine for n in names)
 
     def touches(self, t: Trace) -> bool:
         """Whether the launch traced by ``t`` may decide differently."""
@@ -118,8 +155,12 @@ def reach(world: World, changes: Iterable[Change]) -> Reach:
     regions: set[tuple[str, str]] = set()
     accounts: set[str] = set()
     org = world.organization
+    named: list[tuple[str, tuple[str, ...]]] = []
     for c in changes:
         if isinstance(c, KeyPolicyChange | RevokeGrant | DisableKey):
+            key = world.key_by_arn(c.key_arn)
+            if key is not None:
+                named.append(_names(world, key))
             keys.add(c.key_arn)
             parts = c.key_arn.split(":")
             regions.add((parts[4], parts[3]))  # its paths: usable keys, whom its policy and grants name
@@ -134,12 +175,30 @@ def reach(world: World, changes: Iterable[Change]) -> Reach:
                 under = _under(world, c.target)
             if c.policy_type == RCP:
                 resources |= under
+                named += [
+                    _names(world, k)
+                    for a in sorted(under)
+                    for r in world.accounts[a].regions.values()
+                    for k in r.kms.keys.values()
+                ]
             else:
                 principals |= under
             accounts |= under
         elif isinstance(c, DefaultKeyChange):
             regions.add((c.account, c.region))
-    return Reach(frozenset(keys), frozenset(principals), frozenset(resources), frozenset(regions), frozenset(accounts))
+    return Reach(
+        frozenset(keys),
+        frozenset(principals),
+        frozenset(resources),
+        frozenset(regions),
+        frozenset(accounts),
+        tuple(named),
+    )
+
+
+def _names(world: World, key: Key) -> tuple[str, tuple[str, ...]]:
+    kms = world.accounts[key.account].regions[key.region].kms
+    return key.region, (key.key_id, *(f"{key.account}:{a}" for a in kms.aliases_of(key.key_id)))
 
 
 def apply_changes(world: World, changes: Iterable[Change]) -> None:

@@ -1,9 +1,10 @@
 """Every launch path ``audit`` finds, simulated before and after the changes, and the paths whose verdict moves.
 
-``impact(world, changes)`` is the API: ``world`` is not changed. Every path is simulated once before the
-changes (without the doctor: a verdict and the refused call are all a comparison needs); the changes are made on
-the same copy; then only the launches the changes can reach (``apply.Reach``, whose docstring says why the rest
-cannot move) are simulated again, and the (account, region) pairs whose paths may differ are enumerated again.
+``impact(world, changes)`` is the API: ``world`` is not changed. Every path is enumerated; those the changes can
+reach are simulated once before the changes (without the doctor: a verdict and the refused call are all a
+comparison needs); the changes are made on the same copy; then only the launches whose trace met what changed
+(``apply.Reach``, whose docstring says why the rest cannot move) are simulated again, and the (account, region)
+pairs whose paths may differ are enumerated again.
 A path enumerated before and not after (a key disabled, a principal no longer allowed ec2:RunInstances) is
 simulated after with its launch as before; one enumerated only after had no launch before (``absent``).
 
@@ -113,12 +114,14 @@ class ImpactReport:
     snapshot: str
     changes: tuple[Change, ...]
     moves: list[Move]
-    paths: int
-    failing_before: int
+    paths: int  # every launch path, before or after
+    reached: int  # the paths the changes can reach (simulated); the rest decide as before
+    failing_before: int  # of ``reached``
     failing_after: int
-    simulated_before: int
-    simulated_after: int
-    reused: int
+    simulated_before: int  # distinct launches simulated before the changes
+    left_alone: int  # distinct launches the changes cannot reach: not simulated
+    simulated_after: int  # simulated again after the changes
+    reused: int  # simulated before, and left as they were after (their trace shows the changes cannot reach them)
     unknown: tuple[str, ...] = ()
 
     def of(self, move: str) -> list[Move]:
@@ -195,6 +198,12 @@ def impact(
     before: dict[tuple[str, ...], tuple[Path, Run]] = {}
     requests: dict[tuple[str, ...], LaunchRequest] = {}
     traced: list[tuple[Run, Trace]] = []
+    texts: dict[str, str] = {}
+    # Launches the changes cannot reach (Reach.may_reach says why) decide the same before and after: they are
+    # enumerated and counted, not simulated.
+    every = {_path(t).ident for c in cases for t in c.paths} | {_unsimulated(pr)[0].ident for pr in fixed}
+    enumerated = len(cases)
+    cases = [c for c in cases if scope.may_reach(work, c.request.account, c.request.region, c.request.params, texts)]
     for case in cases:
         run, trace = run_once(sandbox, case.request)
         traced.append((run, trace))
@@ -257,10 +266,12 @@ def impact(
         snapshot,
         tuple(changes),
         moves,
-        len(after),
+        len(every | set(after)),
+        len(set(before) | set(after)),
         sum(r.verdict in REFUSED for _, r in before.values()),
         sum(r.verdict in REFUSED for _, r in after.values()),
         len(cases),
+        enumerated - len(cases),
         simulated,
         reused,
         unknown,

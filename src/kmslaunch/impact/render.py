@@ -96,10 +96,12 @@ def _cause_lines(c: Cause, find: Callable[[str], FsPath]) -> list[str]:
 def _summary(r: ImpactReport) -> dict[str, Any]:
     return {
         "paths": r.paths,
+        "reached": r.reached,
         "failing_before": r.failing_before,
         "failing_after": r.failing_after,
         **{m.replace("-", "_"): len(r.of(m)) for m in MOVES},
         "simulated_before": r.simulated_before,
+        "left_alone": r.left_alone,
         "simulated_after": r.simulated_after,
         "reused": r.reused,
     }
@@ -108,7 +110,8 @@ def _summary(r: ImpactReport) -> dict[str, Any]:
 def _headline(r: ImpactReport) -> str:
     s = _summary(r)
     return (
-        f"{s['paths']} launch paths: {s['failing_before']} fail before the changes, {s['failing_after']} after; "
+        f"{s['paths']} launch paths, {s['reached']} of which the changes can reach: {s['failing_before']} of those "
+        f"fail before the changes, {s['failing_after']} after; "
         f"{s['breaks']} break, {s['starts_working']} start to work, {s['to_unknown']} become unsure, "
         f"{s['from_unknown']} become sure"
     )
@@ -120,8 +123,8 @@ def render_text(r: ImpactReport, find: Callable[[str], FsPath] = FsPath) -> list
     out += [
         "",
         _headline(r),
-        f"({r.simulated_before} distinct launches simulated before; after, {r.simulated_after} simulated again "
-        f"and {r.reused} left as they were: the changes cannot reach them)",
+        f"({r.simulated_before} distinct launches simulated before the changes and {r.left_alone} not, which the "
+        f"changes cannot reach; after, {r.simulated_after} simulated again and {r.reused} left as they were)",
     ]
     for move in MOVES:
         moves = r.of(move)
@@ -213,6 +216,7 @@ def render_markdown(r: ImpactReport, find: Callable[[str], FsPath] = FsPath) -> 
     out = [f"# kmslaunch impact: `{r.snapshot}`", "", "## Changes", ""]
     out += [f"- `{c.origin.flag}`: {describe(c)}" for c in r.changes]
     out += ["", "## Summary", "", "| | paths |", "|---|---|", f"| launch paths | {s['paths']} |"]
+    out.append(f"| the changes can reach | {s['reached']} |")
     out += [f"| failing before | {s['failing_before']} |", f"| failing after | {s['failing_after']} |"]
     out += [f"| {_WORDS[m]} | {len(r.of(m))} |" for m in MOVES]
     out.append("")
