@@ -70,8 +70,8 @@ def main() -> None:
         audit_s = best(lambda: audit(world), args.repeat)
         r = reports[-1]
         print(
-            f"scale {args.scale}: {r.paths} launch paths, {r.simulated_before} distinct launches; "
-            f"after the change {r.simulated_after} simulated again, {r.reused} reused; "
+            f"scale {args.scale}: {r.paths} launch paths; {r.simulated_before} distinct launches the change can "
+            f"reach simulated before and {r.simulated_after} after, {r.left_alone} not simulated; "
             f"{len(r.of('breaks'))} break, {len(r.of('starts-working'))} start to work"
         )
         print(f"impact (1 key-policy change): {impact_s:8.2f} s   target < {TARGET_S:.0f} s")
