@@ -315,3 +315,15 @@ def test_an_unknown_target_or_policy_id_is_exit_2_with_close_matches(tmp_path: P
     # The same SCP on a real target is accepted, and denying all of KMS breaks launches there.
     res = _run(str(out), "--scp", f"ou-bnch-apps={doc}")
     assert res.exit_code == 1, res.output
+
+
+def test_the_bundled_asg_fix_is_the_doctors(tmp_path: Path) -> None:
+    """examples/changes/asg-key-fix.json is the key policy `kmslaunch fix` writes for examples/asg-slr-missing."""
+    out = tmp_path / "fixed"
+    res = CliRunner().invoke(
+        cli, ["fix", str(ROOT / "examples/asg-slr-missing/snapshot"), "--asg", "web-asg", "--out", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    (written,) = (out / "commands").glob("key-policy-*.json")
+    bundled = ROOT / "examples/changes/asg-key-fix.json"
+    assert json.loads(written.read_text()) == json.loads(bundled.read_text())
