@@ -204,6 +204,7 @@ def impact(
     every = {_path(t).ident for c in cases for t in c.paths} | {_unsimulated(pr)[0].ident for pr in fixed}
     enumerated = len(cases)
     cases = [c for c in cases if scope.may_reach(work, c.request.account, c.request.region, c.request.params, texts)]
+    fixed = [pr for pr in fixed if scope.may_reach(work, pr.account, pr.region, pr.target, texts)]
     for case in cases:
         run, trace = run_once(sandbox, case.request)
         traced.append((run, trace))
