@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("kmslaunch.cli.demo:demo_command", "The Knowledge Center story: failure, diagnosis, fix, relaunch."),
     "doctor": ("kmslaunch.cli.doctor:doctor_command", "Diagnose a launch: the refused KMS call, why, and the fix."),
     "fix": ("kmslaunch.cli.doctor:fix_command", "Write a copy of a snapshot with the verified fix applied."),
+    "prove-no-new-access": (
+        "kmslaunch.cli.prove:prove_command",
+        "Prove that a changed policy allows nothing beyond given requests.",
+    ),
     "serve": ("kmslaunch.cli.serve:serve_command", "A local AWS endpoint where the AWS CLI reproduces the failure."),
     "simulate": (
         "kmslaunch.cli.simulate:simulate_command",

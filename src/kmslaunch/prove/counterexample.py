@@ -151,7 +151,9 @@ def in_allowed(cex: Counterexample, allowing: Sequence[Allowed]) -> bool:
                 continue
         elif not value_matches(x.principal, cex.principal, x.vary_ids):
             continue
-        if x.action.lower() != cex.action.lower() or x.resource != cex.resource or x.has_boundary != cex.has_boundary:
+        if x.action.lower() != cex.action.lower() or x.resource != cex.resource:
+            continue
+        if x.has_boundary is not None and x.has_boundary != cex.has_boundary:
             continue
         if x.role_arn is not None and (cex.role_arn or _default_role(cex)) != x.role_arn:
             continue

@@ -351,7 +351,29 @@ def _derived_presence(r: SymbolicRequest) -> list[z3.BoolRef]:
         "aws:resourceaccount": z3.InRe(r.resource, _WITH_ACCOUNT),
         "kms:calleraccount": z3.And(iam, z3.PrefixOf(z3.StringVal("kms:"), r.action)),
     }
-    return [z3.Implies(cond, r.keys[k].present) for k, cond in rules.items() if k in r.keys]
+    out = [z3.Implies(cond, r.keys[k].present) for k, cond in rules.items() if k in r.keys]
+    # and with the values AWS gives them: a caller cannot send its own aws:PrincipalArn (assumption
+    # prove-request-space; the engine lets a test's context override them, the proof does not).
+    type_names = {PType.ACCOUNT: "Account", PType.USER: "User", PType.ASSUMED_ROLE: "AssumedRole", PType.FEDERATED_USER: "FederatedUser", PType.ANONYMOUS: "Anonymous"}
+    values: dict[str, tuple[z3.BoolRef, z3.SeqRef]] = {
+        "aws:principalarn": (iam, r.principal_arn),
+        "aws:principalaccount": (iam, r.account),
+        "kms:calleraccount": (iam, r.account),
+        "aws:username": (t == PType.USER, r.name),
+        "aws:principalservicename": (t == PType.SERVICE, r.service),
+        "aws:userid": (t == PType.ACCOUNT, r.account),
+    }
+    for k, (cond, v) in values.items():
+        kv = r.keys.get(k)
+        if kv is not None and kv.kind is Kind.STRING:
+            out.append(z3.Implies(cond, z3.And(kv.count == 1, kv.strings[0] == v)))
+    kv = r.keys.get("aws:principaltype")
+    if kv is not None and kv.kind is Kind.STRING:
+        out += [z3.Implies(t == int(pt), z3.And(kv.count == 1, kv.strings[0] == z3.StringVal(n))) for pt, n in type_names.items()]
+    kv = r.keys.get("aws:principalisawsservice")
+    if kv is not None and kv.kind is Kind.STRING:
+        out.append(z3.And(kv.count == 1, kv.strings[0] == z3.If(t == PType.SERVICE, z3.StringVal("true"), z3.StringVal("false"))))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------

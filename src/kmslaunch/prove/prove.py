@@ -62,7 +62,7 @@ class Allowed:
     principal: str
     role_arn: str | None
     role_path_known: bool
-    has_boundary: bool
+    has_boundary: bool | None  # None: whether or not the caller has a permissions boundary
     action: str
     resource: str
     context: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -117,6 +117,11 @@ class Scope:
             out.append(z3.Or(*holders))
         if self.resource is not None:
             out.append(r.resource == z3.StringVal(self.resource))
+            parts = self.resource.split(":", 5)
+            kv = r.keys.get("aws:resourceaccount")
+            if kv is not None and kv.kind is Kind.STRING and len(parts) == 6 and parts[4].isdigit():
+                # The key's account, as the engine derives it (evaluate.owner_account).
+                out.append(z3.And(kv.count == 1, kv.strings[0] == z3.StringVal(parts[4])))
         if self.has_boundary is not None:
             out.append(r.has_boundary == self.has_boundary)
         return out
@@ -232,7 +237,7 @@ def _allowed_formula(x: Allowed, r: SymbolicRequest) -> z3.BoolRef:
         _principal_is(x, r),
         r.action == z3.StringVal(x.action.lower()),
         r.resource == z3.StringVal(x.resource),
-        r.has_boundary == x.has_boundary,
+        r.has_boundary == x.has_boundary if x.has_boundary is not None else z3.BoolVal(True),
         r.role_path_known == x.role_path_known,
     ]
     if x.role_arn is not None:
