@@ -17,7 +17,7 @@ from kmslaunch.policy.model import Policy
 from kmslaunch.policy.operators import _instant, _number
 from kmslaunch.policy.principals import PrincipalError, parse_principal
 
-from .encode import Kind, KeyVar, PType, SymbolicRequest
+from .encode import KeyVar, Kind, PType, SymbolicRequest
 
 if TYPE_CHECKING:
     from .prove import Allowed

@@ -34,7 +34,7 @@ _PRINCIPAL_TYPES = frozenset(
 )
 
 
-class Unencodable(Exception):  # noqa: N818 - a reason, read as "unencodable: ..."
+class Unencodable(Exception):
     """A statement the encoding cannot express faithfully: ``where`` names it, ``why`` says what it uses."""
 
     def __init__(self, where: str, why: str) -> None:
@@ -225,7 +225,9 @@ class SymbolicRequest:
                     ),
                     z3.If(
                         t == PType.FEDERATED_USER,
-                        z3.Concat(head, z3.StringVal(":sts::"), self.account, z3.StringVal(":federated-user/"), self.name),
+                        z3.Concat(
+                            head, z3.StringVal(":sts::"), self.account, z3.StringVal(":federated-user/"), self.name
+                        ),
                         z3.If(t == PType.SERVICE, self.service, z3.StringVal("anonymous")),
                     ),
                 ),
@@ -236,13 +238,21 @@ class SymbolicRequest:
     def principal_arn(self) -> z3.SeqRef:
         """``aws:PrincipalArn``: the role's ARN for a session, else the caller's ARN."""
         role = z3.Concat(
-            z3.StringVal("arn:"), self.partition, z3.StringVal(":iam::"), self.account, z3.StringVal(":role"), self.path, self.name
+            z3.StringVal("arn:"),
+            self.partition,
+            z3.StringVal(":iam::"),
+            self.account,
+            z3.StringVal(":role"),
+            self.path,
+            self.name,
         )
         return z3.If(self.ptype == PType.ASSUMED_ROLE, role, self.arn)
 
     @property
     def root_arn(self) -> z3.SeqRef:
-        return z3.Concat(z3.StringVal("arn:"), self.partition, z3.StringVal(":iam::"), self.account, z3.StringVal(":root"))
+        return z3.Concat(
+            z3.StringVal("arn:"), self.partition, z3.StringVal(":iam::"), self.account, z3.StringVal(":root")
+        )
 
     @property
     def has_account(self) -> z3.BoolRef:
@@ -275,7 +285,10 @@ def new_request(keys: dict[str, tuple[Kind, bool, int]]) -> tuple[SymbolicReques
         z3.Or(z3.InRe(r.name, NAME), r.name == z3.StringVal("aws:ec2-infrastructure")),
         z3.InRe(r.session, NAME),
         z3.InRe(r.path, z3.Concat(z3.Re("/"), z3.Star(z3.Concat(NAME, z3.Re("/"))))),
-        z3.InRe(r.service, z3.Concat(z3.Plus(z3.Union(z3.Range("a", "z"), _DIGIT, z3.Re("-"), z3.Re("."))), _chars(".amazonaws.com"))),
+        z3.InRe(
+            r.service,
+            z3.Concat(z3.Plus(z3.Union(z3.Range("a", "z"), _DIGIT, z3.Re("-"), z3.Re("."))), _chars(".amazonaws.com")),
+        ),
         # Only a session of a role has a name with a colon (aws:ec2-infrastructure), a path for users and roles.
         z3.Implies(r.ptype != PType.ASSUMED_ROLE, z3.InRe(r.name, NAME)),
         z3.Implies(z3.Not(z3.Or(r.ptype == PType.ASSUMED_ROLE, r.ptype == PType.USER)), r.path == z3.StringVal("/")),
@@ -328,7 +341,9 @@ def _key_constraints(kv: KeyVar) -> list[z3.BoolRef]:
             out.append(z3.Or(s == z3.StringVal("true"), s == z3.StringVal("false")))
     if kv.kind is Kind.IP:
         for ok, num, ver in zip(kv.valid, kv.numbers, kv.versions, strict=True):
-            out.append(z3.Implies(ok, z3.Or(z3.And(ver == 4, num >= 0, num < 2**32), z3.And(ver == 6, num >= 0, num < 2**128))))
+            out.append(
+                z3.Implies(ok, z3.Or(z3.And(ver == 4, num >= 0, num < 2**32), z3.And(ver == 6, num >= 0, num < 2**128)))
+            )
     if kv.kind is Kind.DATE:
         # Epoch seconds with at most 15 digits: the form counterexamples are written in (operators._instant).
         out += [z3.And(num > -(10**21), num < 10**21) for num in kv.numbers]
@@ -354,7 +369,13 @@ def _derived_presence(r: SymbolicRequest) -> list[z3.BoolRef]:
     out = [z3.Implies(cond, r.keys[k].present) for k, cond in rules.items() if k in r.keys]
     # and with the values AWS gives them: a caller cannot send its own aws:PrincipalArn (assumption
     # prove-request-space; the engine lets a test's context override them, the proof does not).
-    type_names = {PType.ACCOUNT: "Account", PType.USER: "User", PType.ASSUMED_ROLE: "AssumedRole", PType.FEDERATED_USER: "FederatedUser", PType.ANONYMOUS: "Anonymous"}
+    type_names = {
+        PType.ACCOUNT: "Account",
+        PType.USER: "User",
+        PType.ASSUMED_ROLE: "AssumedRole",
+        PType.FEDERATED_USER: "FederatedUser",
+        PType.ANONYMOUS: "Anonymous",
+    }
     values: dict[str, tuple[z3.BoolRef, z3.SeqRef]] = {
         "aws:principalarn": (iam, r.principal_arn),
         "aws:principalaccount": (iam, r.account),
@@ -369,10 +390,17 @@ def _derived_presence(r: SymbolicRequest) -> list[z3.BoolRef]:
             out.append(z3.Implies(cond, z3.And(kv.count == 1, kv.strings[0] == v)))
     kv = r.keys.get("aws:principaltype")
     if kv is not None and kv.kind is Kind.STRING:
-        out += [z3.Implies(t == int(pt), z3.And(kv.count == 1, kv.strings[0] == z3.StringVal(n))) for pt, n in type_names.items()]
+        out += [
+            z3.Implies(t == int(pt), z3.And(kv.count == 1, kv.strings[0] == z3.StringVal(n)))
+            for pt, n in type_names.items()
+        ]
     kv = r.keys.get("aws:principalisawsservice")
     if kv is not None and kv.kind is Kind.STRING:
-        out.append(z3.And(kv.count == 1, kv.strings[0] == z3.If(t == PType.SERVICE, z3.StringVal("true"), z3.StringVal("false"))))
+        out.append(
+            z3.And(
+                kv.count == 1, kv.strings[0] == z3.If(t == PType.SERVICE, z3.StringVal("true"), z3.StringVal("false"))
+            )
+        )
     return out
 
 
@@ -380,7 +408,14 @@ def _derived_presence(r: SymbolicRequest) -> list[z3.BoolRef]:
 # Which keys, of which kind
 
 
-_FAMILY_KIND = {"string": Kind.STRING, "bool": Kind.STRING, "arn": Kind.STRING, "numeric": Kind.NUMBER, "date": Kind.DATE, "ip": Kind.IP}
+_FAMILY_KIND = {
+    "string": Kind.STRING,
+    "bool": Kind.STRING,
+    "arn": Kind.STRING,
+    "numeric": Kind.NUMBER,
+    "date": Kind.DATE,
+    "ip": Kind.IP,
+}
 
 
 def key_kinds(policies: Iterable[Policy], extra: Iterable[str] = ()) -> dict[str, tuple[Kind, bool, int]]:
@@ -413,7 +448,9 @@ def key_kinds(policies: Iterable[Policy], extra: Iterable[str] = ()) -> dict[str
                 seen.add(c.key_lower)
                 documented = lookup_condition_key(c.key_lower)
                 qualified = op.qualifier is not None
-                multi[c.key_lower] = multi.get(c.key_lower, False) or qualified or bool(documented and documented.multivalued)
+                multi[c.key_lower] = (
+                    multi.get(c.key_lower, False) or qualified or bool(documented and documented.multivalued)
+                )
     for k in seen:
         kinds.setdefault(k, Kind.STRING)  # read by Null only, or named by the launch: its text is what counts
     return {k: (kind, multi.get(k, False) or _documented_multi(k), scale.get(k, 0)) for k, kind in kinds.items()}
@@ -632,7 +669,9 @@ def _condition(c: Condition, r: SymbolicRequest, where: str) -> z3.BoolRef:
     return z3.If(kv.present, body, z3.BoolVal(missing))
 
 
-def _value_matches(family: str, cmp: str, c: Condition, kv: KeyVar, i: int, r: SymbolicRequest, where: str) -> z3.BoolRef:
+def _value_matches(
+    family: str, cmp: str, c: Condition, kv: KeyVar, i: int, r: SymbolicRequest, where: str
+) -> z3.BoolRef:
     """Whether the request's i-th value matches any of the policy's values (operators.FAMILIES)."""
     if family in ("string", "bool", "arn"):
         return _string_matches(family, cmp, c.values, kv.strings[i], r, where)
@@ -654,13 +693,17 @@ def _value_matches(family: str, cmp: str, c: Condition, kv: KeyVar, i: int, r: S
     return z3.And(ok, rel)
 
 
-def _string_matches(family: str, cmp: str, values: Sequence[str], s: z3.SeqRef, r: SymbolicRequest, where: str) -> z3.BoolRef:
+def _string_matches(
+    family: str, cmp: str, values: Sequence[str], s: z3.SeqRef, r: SymbolicRequest, where: str
+) -> z3.BoolRef:
     alts: list[z3.BoolRef] = []
     for v in values:
         t = parse_template(v)
         if t is not None:
             if family != "string" or cmp == "ieq":
-                raise Unencodable(where, f"the policy variable in {v!r} under a {family} operator that ignores case or compares ARNs")
+                raise Unencodable(
+                    where, f"the policy variable in {v!r} under a {family} operator that ignores case or compares ARNs"
+                )
             alts.append(_template_equals(t, s, r, where, wildcards=cmp == "like"))
         elif family == "bool":
             if v.lower() in ("true", "false"):
@@ -723,7 +766,10 @@ def arn_is(text: str, r: SymbolicRequest, session: z3.ReRef | None = None) -> z3
     m = _FEDERATED_ARN.fullmatch(text)
     if m:
         return z3.And(
-            r.ptype == PType.FEDERATED_USER, r.partition == s(m.group(1)), r.account == s(m.group(2)), r.name == s(m.group(3))
+            r.ptype == PType.FEDERATED_USER,
+            r.partition == s(m.group(1)),
+            r.account == s(m.group(2)),
+            r.name == s(m.group(3)),
         )
     m = re.fullmatch(r"arn:([^:]+):iam::(\d{12}):root", text)
     if m:

@@ -135,7 +135,12 @@ def _scope(world: World, place: Place) -> Scope | None:
         return None  # a managed policy, an SCP or RCP: every request, which proves at least as much
     kind, arn = place[1], place[2]
     holder = next(
-        (h for acct in world.accounts.values() for h in (*acct.iam.users.values(), *acct.iam.roles.values()) if h.arn == arn),
+        (
+            h
+            for acct in world.accounts.values()
+            for h in (*acct.iam.users.values(), *acct.iam.roles.values())
+            if h.arn == arn
+        ),
         None,
     )
     boundary = None if holder is None else holder.boundary_arn is not None

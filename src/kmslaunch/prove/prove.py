@@ -29,10 +29,10 @@ from kmslaunch.policy.model import Policy
 
 from .counterexample import Counterexample, confirm, from_model
 from .encode import (
-    SET_BOUND,
     NAME,
-    Kind,
+    SET_BOUND,
     KeyVar,
+    Kind,
     SymbolicRequest,
     Unencodable,
     arn_is,
@@ -187,7 +187,14 @@ def prove_document(
     seconds = time.perf_counter() - started
     if not agrees:
         return Proof(after.name, "encoding-disagrees", f"encoding disagrees: {note}", cex, seconds, allowed_names)
-    return Proof(after.name, "counterexample", f"allows {cex.describe()}, which {beyond} do not include", cex, seconds, allowed_names)
+    return Proof(
+        after.name,
+        "counterexample",
+        f"allows {cex.describe()}, which {beyond} do not include",
+        cex,
+        seconds,
+        allowed_names,
+    )
 
 
 def _preferences(r: SymbolicRequest, allowing: Sequence[Allowed]) -> list[z3.BoolRef]:
