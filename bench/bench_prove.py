@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
-    from kmslaunch.cli.launchopts import launch_request
+    from kmslaunch.cli.launchopts import launch_request  # noqa: PLC0415
 
     snap = load_snapshot(ROOT / "examples/kc-iam-user/snapshot")
     req = launch_request(

@@ -8,13 +8,13 @@ import os
 import pytest
 
 z3 = pytest.importorskip("z3")
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
-from kmslaunch.policy.model import PolicyType
-from kmslaunch.policy.parse import parse_policy
-from kmslaunch.prove.counterexample import Counterexample, engine_level
-from kmslaunch.prove.encode import arn_is, encode_policy, key_kinds, new_request
+from kmslaunch.policy.model import PolicyType  # noqa: E402
+from kmslaunch.policy.parse import parse_policy  # noqa: E402
+from kmslaunch.prove.counterexample import Counterexample, engine_level  # noqa: E402
+from kmslaunch.prove.encode import arn_is, encode_policy, key_kinds, new_request  # noqa: E402
 
 ACTIONS = ["kms:Decrypt", "kms:CreateGrant", "kms:*", "kms:Gen*", "s3:GetObject"]
 RESOURCES = ["*", "arn:aws:kms:us-east-1:111122223333:key/k1", "arn:aws:kms:*:111122223333:key/*"]
@@ -57,7 +57,7 @@ request = st.fixed_dictionaries(
     {
         "principal": st.sampled_from(CALLERS),
         "action": st.sampled_from(["kms:Decrypt", "kms:CreateGrant", "kms:GenerateDataKey", "s3:GetObject"]),
-        "resource": st.sampled_from(RESOURCES[1:2] + ["arn:aws:kms:eu-west-1:111122223333:key/k2"]),
+        "resource": st.sampled_from([*RESOURCES[1:2], "arn:aws:kms:eu-west-1:111122223333:key/k2"]),
         "context": st.fixed_dictionaries({k: st.sampled_from(v) for k, v in CONTEXTS.items()}),
         "boundary": st.booleans(),
     }
@@ -102,7 +102,7 @@ def test_encoding_agrees_with_engine(statements: list[dict[str, object]], ptype:
             if kv.strings:
                 s.add(kv.strings[i] == v)
             else:
-                from kmslaunch.prove.counterexample import parse_kind
+                from kmslaunch.prove.counterexample import parse_kind  # noqa: PLC0415
 
                 parsed = parse_kind(kv, v)
                 if parsed is None:

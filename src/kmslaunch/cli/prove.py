@@ -62,7 +62,7 @@ def prove_command(
     Exit status: 0 proved, 1 a counterexample, 2 bad input or a statement that cannot be encoded (named).
     """
     require_z3()
-    from kmslaunch.prove.prove import Allowed, Scope, prove_document
+    from kmslaunch.prove.prove import Allowed, Scope, prove_document  # noqa: PLC0415
 
     policy_type = _TYPES[ptype]
     try:
@@ -80,7 +80,7 @@ def prove_command(
                 req, ps, _ = load_request(item, f"{allowing_file}[{i}]")
             except KmslaunchError as exc:
                 fail(str(exc))
-            from kmslaunch.policy.evaluate import build_context
+            from kmslaunch.policy.evaluate import build_context  # noqa: PLC0415
 
             who = req.principal
             allowing.append(

@@ -28,7 +28,7 @@ def require_z3() -> None:
 
 def prove_plans(world: World, diag: Diagnosis) -> list[list[FixProof]]:
     """One proof per fix of every plan the diagnosis shows, in order."""
-    from kmslaunch.prove.fixes import prove_fix
+    from kmslaunch.prove.fixes import prove_fix  # noqa: PLC0415
 
     return [[prove_fix(world, plan, f) for f in plan.fixes] for plan in diag.plans]
 
@@ -43,7 +43,7 @@ def echo_proofs(proofs: list[list[FixProof]], *, err: bool = False) -> None:
             for p in fp.proofs:
                 click.echo(f"  [{fp.fix.kind}] {fp.fix.target}: {p.document}: {p.message}", err=err)
                 if p.counterexample is not None:
-                    import json
+                    import json  # noqa: PLC0415
 
                     click.echo(f"    request: {json.dumps(p.counterexample.to_json(), sort_keys=True)}", err=err)
 

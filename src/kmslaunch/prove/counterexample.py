@@ -143,7 +143,7 @@ def engine_level(policy: Policy | None, cex: Counterexample) -> tuple[int, bool]
 
 def in_allowed(cex: Counterexample, allowing: Sequence[Allowed]) -> bool:
     """Whether the request is one of the launch's, as prove._allowed_formula says."""
-    from .prove import FREE_KEYS, value_matches
+    from .prove import FREE_KEYS, value_matches  # noqa: PLC0415
 
     for x in allowing:
         if x.vary_ids and "assumed-role/" in x.principal:

@@ -722,7 +722,7 @@ def _string_matches(
 
 
 def _ip_matches(values: Sequence[str], num: z3.ArithRef, ver: z3.ArithRef) -> z3.BoolRef:
-    import ipaddress
+    import ipaddress  # noqa: PLC0415
 
     alts: list[z3.BoolRef] = []
     for v in values:

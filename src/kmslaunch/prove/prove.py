@@ -284,7 +284,7 @@ def _key_is(kv: KeyVar, values: tuple[str, ...], vary_ids: bool) -> z3.BoolRef:
 def _slot_is(kv: KeyVar, i: int, value: str, vary_ids: bool) -> z3.BoolRef:
     if kv.kind is Kind.STRING:
         return z3.InRe(kv.strings[i], value_re(value, vary_ids))
-    from .counterexample import parse_kind
+    from .counterexample import parse_kind  # noqa: PLC0415
 
     parsed = parse_kind(kv, value)
     if parsed is None:
