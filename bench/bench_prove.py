@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from kmslaunch.cli.launchopts import launch_request
 from kmslaunch.doctor.diagnose import diagnose
 from kmslaunch.policy.model import PolicyType
 from kmslaunch.policy.parse import parse_policy
@@ -19,7 +20,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
-    from kmslaunch.cli.launchopts import launch_request  # noqa: PLC0415
 
     snap = load_snapshot(ROOT / "examples/kc-iam-user/snapshot")
     req = launch_request(

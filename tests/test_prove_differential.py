@@ -8,13 +8,14 @@ import os
 import pytest
 
 z3 = pytest.importorskip("z3")
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402 - after the skip when z3 is not installed
+from hypothesis import strategies as st  # noqa: E402 - after the skip when z3 is not installed
 
-from kmslaunch.policy.model import PolicyType  # noqa: E402
-from kmslaunch.policy.parse import parse_policy  # noqa: E402
-from kmslaunch.prove.counterexample import Counterexample, engine_level  # noqa: E402
-from kmslaunch.prove.encode import arn_is, encode_policy, key_kinds, new_request  # noqa: E402
+from kmslaunch.policy.model import PolicyType  # noqa: E402 - after the skip when z3 is not installed
+from kmslaunch.policy.parse import parse_policy  # noqa: E402 - after the skip when z3 is not installed
+from kmslaunch.prove.counterexample import Counterexample, engine_level  # noqa: E402 - after the skip when z3 is not installed
+from kmslaunch.prove.encode import arn_is, encode_policy, key_kinds, new_request  # noqa: E402 - after the skip when z3 is not installed
+from kmslaunch.prove.launch import parse_kind  # noqa: E402 - after the skip when z3 is not installed
 
 ACTIONS = ["kms:Decrypt", "kms:CreateGrant", "kms:*", "kms:Gen*", "s3:GetObject"]
 RESOURCES = ["*", "arn:aws:kms:us-east-1:111122223333:key/k1", "arn:aws:kms:*:111122223333:key/*"]
@@ -102,8 +103,6 @@ def test_encoding_agrees_with_engine(statements: list[dict[str, object]], ptype:
             if kv.strings:
                 s.add(kv.strings[i] == v)
             else:
-                from kmslaunch.prove.counterexample import parse_kind  # noqa: PLC0415
-
                 parsed = parse_kind(kv, v)
                 if parsed is None:
                     s.add(z3.Not(kv.valid[i]))

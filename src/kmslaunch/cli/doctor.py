@@ -219,7 +219,7 @@ def fix_command(snapshot: Path, out: Path, force: bool, prove: bool, **launch: o
         click.echo(f"No verified fix: {reason}", err=True)
         raise SystemExit(EXIT_DENIED)
     if prove:
-        from kmslaunch.prove.fixes import prove_fix  # noqa: PLC0415
+        from kmslaunch.prove.fixes import prove_fix  # noqa: PLC0415 - z3 is optional: imported only with --prove
 
         plan_proofs = [[prove_fix(snap.world, plan, f) for f in plan.fixes]]  # type: ignore[attr-defined]
         echo_proofs(plan_proofs)

@@ -11,6 +11,7 @@ import click
 from kmslaunch.cli.common import EXIT_BAD_INPUT, EXIT_DENIED, EXIT_OK, emit_json, fail, fail_on, read_json
 from kmslaunch.cli.proving import require_z3
 from kmslaunch.policy.errors import KmslaunchError, PolicyValidationError
+from kmslaunch.policy.evaluate import build_context
 from kmslaunch.policy.model import PolicyType
 from kmslaunch.policy.parse import parse_policy
 from kmslaunch.policy.principals import PrincipalType
@@ -62,7 +63,9 @@ def prove_command(
     Exit status: 0 proved, 1 a counterexample, 2 bad input or a statement that cannot be encoded (named).
     """
     require_z3()
-    from kmslaunch.prove.prove import Allowed, Scope, prove_document  # noqa: PLC0415
+    # z3 is optional: the proof's modules import it, so they are imported once it is known to be there.
+    from kmslaunch.prove.launch import Allowed  # noqa: PLC0415 - z3 is optional (above)
+    from kmslaunch.prove.prove import Scope, prove_document  # noqa: PLC0415 - z3 is optional (above)
 
     policy_type = _TYPES[ptype]
     try:
@@ -80,8 +83,6 @@ def prove_command(
                 req, ps, _ = load_request(item, f"{allowing_file}[{i}]")
             except KmslaunchError as exc:
                 fail(str(exc))
-            from kmslaunch.policy.evaluate import build_context  # noqa: PLC0415
-
             who = req.principal
             allowing.append(
                 Allowed(

@@ -6,6 +6,7 @@ z3 is an optional dependency (``pip install 'kmslaunch[prove]'``): without it ``
 from __future__ import annotations
 
 import importlib.util
+import json
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -28,7 +29,7 @@ def require_z3() -> None:
 
 def prove_plans(world: World, diag: Diagnosis) -> list[list[FixProof]]:
     """One proof per fix of every plan the diagnosis shows, in order."""
-    from kmslaunch.prove.fixes import prove_fix  # noqa: PLC0415
+    from kmslaunch.prove.fixes import prove_fix  # noqa: PLC0415 - z3 is optional: imported only with --prove
 
     return [[prove_fix(world, plan, f) for f in plan.fixes] for plan in diag.plans]
 
@@ -43,8 +44,6 @@ def echo_proofs(proofs: list[list[FixProof]], *, err: bool = False) -> None:
             for p in fp.proofs:
                 click.echo(f"  [{fp.fix.kind}] {fp.fix.target}: {p.document}: {p.message}", err=err)
                 if p.counterexample is not None:
-                    import json  # noqa: PLC0415
-
                     click.echo(f"    request: {json.dumps(p.counterexample.to_json(), sort_keys=True)}", err=err)
 
 

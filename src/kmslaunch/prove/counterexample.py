@@ -7,20 +7,17 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import z3
 
 from kmslaunch.policy.evaluate import PolicySet, Request, build_context
 from kmslaunch.policy.match import ACCOUNT, PRINCIPAL, ROLE, eval_fast
 from kmslaunch.policy.model import Policy
-from kmslaunch.policy.operators import _instant, _number
 from kmslaunch.policy.principals import PrincipalError, parse_principal
 
 from .encode import KeyVar, Kind, PType, SymbolicRequest
-
-if TYPE_CHECKING:
-    from .prove import Allowed
+from .launch import Allowed, in_allowed
 
 
 @dataclass(frozen=True)
@@ -103,24 +100,6 @@ def _decimal_text(d: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def parse_kind(kv: KeyVar, value: str) -> tuple[int, int] | None:
-    """(number in the key's representation, IP version) for a concrete value, None when it does not parse."""
-    if kv.kind is Kind.NUMBER:
-        d = _number(value)
-        if d is None:
-            return None
-        scaled = d.scaleb(kv.scale)
-        return (int(scaled), 0) if scaled == scaled.to_integral_value() else None
-    if kv.kind is Kind.DATE:
-        t = _instant(value)
-        return None if t is None else (t, 0)
-    try:
-        a = ipaddress.ip_address(value)
-    except ValueError:
-        return None
-    return int(a), a.version
-
-
 # ---------------------------------------------------------------------------------------------------------
 # The engine's word
 
@@ -139,43 +118,6 @@ def engine_level(policy: Policy | None, cex: Counterexample) -> tuple[int, bool]
     bits, denied = eval_fast(policy, cex.action.lower(), cex.resource, who, ctx, cex.has_boundary)
     level = max((lvl for bit, lvl in _LEVEL.items() if bits & bit), default=0)
     return level, denied
-
-
-def in_allowed(cex: Counterexample, allowing: Sequence[Allowed]) -> bool:
-    """Whether the request is one of the launch's, as prove._allowed_formula says."""
-    from .prove import FREE_KEYS, value_matches  # noqa: PLC0415
-
-    for x in allowing:
-        if x.vary_ids and "assumed-role/" in x.principal:
-            if x.principal.rsplit("/", 1)[0] != cex.principal.rsplit("/", 1)[0]:
-                continue
-        elif not value_matches(x.principal, cex.principal, x.vary_ids):
-            continue
-        if x.action.lower() != cex.action.lower() or x.resource != cex.resource:
-            continue
-        if x.has_boundary is not None and x.has_boundary != cex.has_boundary:
-            continue
-        if x.role_arn is not None and (cex.role_arn or _default_role(cex)) != x.role_arn:
-            continue
-        same = True
-        for k, v in cex.context.items():
-            if k in x.free or k in FREE_KEYS or k not in x.context:
-                continue
-            want = set(x.context[k])
-            if not all(any(value_matches(w, got, x.vary_ids) for w in want) for got in v) or not all(
-                any(value_matches(w, got, x.vary_ids) for got in v) for w in want
-            ):
-                same = False
-        if same:
-            return True
-    return False
-
-
-def _default_role(cex: Counterexample) -> str | None:
-    try:
-        return parse_principal(cex.principal).principal_arn
-    except PrincipalError:
-        return None
 
 
 def confirm(cex: Counterexample, before: Policy | None, after: Policy, allowing: Sequence[Allowed]) -> tuple[bool, str]:

@@ -12,6 +12,7 @@ What is not encoded raises ``Unencodable`` naming the statement and the element,
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -377,13 +378,17 @@ def _derived_presence(r: SymbolicRequest) -> list[z3.BoolRef]:
         PType.ANONYMOUS: "Anonymous",
     }
     values: dict[str, tuple[z3.BoolRef, z3.SeqRef]] = {
-        "aws:principalarn": (iam, r.principal_arn),
         "aws:principalaccount": (iam, r.account),
         "kms:calleraccount": (iam, r.account),
         "aws:username": (t == PType.USER, r.name),
         "aws:principalservicename": (t == PType.SERVICE, r.service),
         "aws:userid": (t == PType.ACCOUNT, r.account),
     }
+    kv = r.keys.get("aws:principalarn")
+    if kv is not None and kv.kind is Kind.STRING:
+        # One implication per kind of caller: an If inside a string equation is far slower for z3.
+        for cond, v in _principal_arn_cases(r):
+            out.append(z3.Implies(cond, z3.And(kv.count == 1, kv.strings[0] == v)))
     for k, (cond, v) in values.items():
         kv = r.keys.get(k)
         if kv is not None and kv.kind is Kind.STRING:
@@ -402,6 +407,17 @@ def _derived_presence(r: SymbolicRequest) -> list[z3.BoolRef]:
             )
         )
     return out
+
+
+def _principal_arn_cases(r: SymbolicRequest) -> list[tuple[z3.BoolRef, z3.SeqRef]]:
+    s = z3.StringVal
+    head = z3.Concat(s("arn:"), r.partition)
+    return [
+        (r.ptype == PType.ACCOUNT, z3.Concat(head, s(":iam::"), r.account, s(":root"))),
+        (r.ptype == PType.USER, z3.Concat(head, s(":iam::"), r.account, s(":user"), r.path, r.name)),
+        (r.ptype == PType.ASSUMED_ROLE, z3.Concat(head, s(":iam::"), r.account, s(":role"), r.path, r.name)),
+        (r.ptype == PType.FEDERATED_USER, z3.Concat(head, s(":sts::"), r.account, s(":federated-user/"), r.name)),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -722,8 +738,6 @@ def _string_matches(
 
 
 def _ip_matches(values: Sequence[str], num: z3.ArithRef, ver: z3.ArithRef) -> z3.BoolRef:
-    import ipaddress  # noqa: PLC0415
-
     alts: list[z3.BoolRef] = []
     for v in values:
         try:
@@ -792,3 +806,19 @@ def role_is(text: str, r: SymbolicRequest) -> z3.BoolRef:
         r.path == s(m.group(3)),
         r.name == s(m.group(4)),
     )
+
+
+def unique_names(arns: Iterable[str], r: SymbolicRequest) -> list[z3.BoolRef]:
+    """IAM names are unique in an account whatever the path
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-friendly-names): a
+    user or role ARN known to the proof fixes the path of every caller with that account and name."""
+    out: list[z3.BoolRef] = []
+    s = z3.StringVal
+    for text in set(arns):
+        for pattern, ptype in ((_USER_ARN, PType.USER), (_ROLE_ARN, PType.ASSUMED_ROLE)):
+            m = pattern.fullmatch(text)
+            if m:
+                same = z3.And(r.ptype == ptype, r.account == s(m.group(2)), r.name == s(m.group(4)))
+                known = r.role_path_known if ptype is PType.ASSUMED_ROLE else z3.BoolVal(True)
+                out.append(z3.Implies(z3.And(same, known), r.path == s(m.group(3))))
+    return out

@@ -14,7 +14,8 @@ from kmslaunch.policy.model import Policy
 from kmslaunch.policy.principals import PrincipalType
 from kmslaunch.world.world import World
 
-from .prove import Allowed, Proof, Scope, prove_document
+from .launch import Allowed
+from .prove import Proof, Scope, prove_document
 
 
 @dataclass(frozen=True)
@@ -95,15 +96,10 @@ def allowed_requests(result: LaunchResult | None) -> tuple[Allowed, ...]:
                 vary_ids=True,
             )
         )
-    return tuple(dict.fromkeys(out).keys()) if all(_hashable(a) for a in out) else tuple(out)
-
-
-def _hashable(a: Allowed) -> bool:
-    try:
-        hash(a)
-    except TypeError:
-        return False
-    return True
+    unique: dict[str, Allowed] = {}
+    for a in out:  # a launch makes the same call for several volumes: one request each is enough
+        unique.setdefault(repr(a), a)
+    return tuple(unique.values())
 
 
 def prove_fix(pristine: World, plan: FixPlan, fix: Fix) -> FixProof:
@@ -134,16 +130,11 @@ def _scope(world: World, place: Place) -> Scope | None:
     if place[0] != "inline":
         return None  # a managed policy, an SCP or RCP: every request, which proves at least as much
     kind, arn = place[1], place[2]
-    holder = next(
-        (
-            h
-            for acct in world.accounts.values()
-            for h in (*acct.iam.users.values(), *acct.iam.roles.values())
-            if h.arn == arn
-        ),
-        None,
-    )
-    boundary = None if holder is None else holder.boundary_arn is not None
+    boundaries: dict[str, bool] = {}
+    for acct in world.accounts.values():
+        boundaries.update({u.arn: u.boundary_arn is not None for u in acct.iam.users.values()})
+        boundaries.update({x.arn: x.boundary_arn is not None for x in acct.iam.roles.values()})
+    boundary = boundaries.get(arn)
     if kind == "user":
         return Scope(users=(arn,), has_boundary=boundary)
     if kind == "role":

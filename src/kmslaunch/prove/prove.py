@@ -18,10 +18,10 @@ permissions boundaries, session policies, SCPs and RCPs alike (assumption prove-
 
 from __future__ import annotations
 
-import re
+import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import z3
 
@@ -29,9 +29,6 @@ from kmslaunch.policy.model import Policy
 
 from .counterexample import Counterexample, confirm, from_model
 from .encode import (
-    NAME,
-    SET_BOUND,
-    KeyVar,
     Kind,
     SymbolicRequest,
     Unencodable,
@@ -40,37 +37,14 @@ from .encode import (
     key_kinds,
     new_request,
     role_is,
+    unique_names,
 )
+from .launch import Allowed, allowed_formula, allowed_principal, differences, key_is
 
 # How long z3 may search for one proof before the answer is "not proved: the solver gave up".
 TIMEOUT_MS = 30_000
-PREFER_MS = 1_000
-
-# Ids the launch path makes anew for every launch: in a launch call's values each stands for any id of its kind
-# (assumption prove-launch-values).
-ID = re.compile(r"\b(i|vol|snap|ami|sir|fleet|lt|eni|r)-[0-9a-f]{8,17}\b")
-# Condition keys whose values the launch path does not choose: when, and from where, the caller launches
-# (assumption prove-launch-values).
-FREE_KEYS = frozenset({"aws:currenttime", "aws:epochtime", "aws:sourceip", "aws:tokenissuetime"})
-
-
-@dataclass(frozen=True)
-class Allowed:
-    """One request the change may allow: the caller, action and resource, the context values it is sent with
-    (effective: the keys the engine derives included), and whether its ids vary from launch to launch."""
-
-    principal: str
-    role_arn: str | None
-    role_path_known: bool
-    has_boundary: bool | None  # None: whether or not the caller has a permissions boundary
-    action: str
-    resource: str
-    context: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    vary_ids: bool = False
-    free: frozenset[str] = frozenset()
-
-    def describe(self) -> str:
-        return f"{self.action} by {self.principal} on {self.resource}"
+PREFER_MS = 300  # each preference a counterexample is made nearer with (_nearer)
+PREFER_S = 1.5  # and all of them
 
 
 @dataclass(frozen=True)
@@ -156,24 +130,24 @@ def prove_document(
         else:
             fb = encode_policy(before, r)
             b_level, b_deny = fb.level, fb.deny
-        launch = [_allowed_formula(x, r) for x in allowing]
+        launch = [allowed_formula(x, r) for x in allowing]
     except Unencodable as exc:
         return Proof(after.name, "not-proved", f"not proved: {exc}", seconds=time.perf_counter() - started)
     solver = z3.Solver()
     solver.set("timeout", TIMEOUT_MS)
     solver.add(*cons)
+    known = [x.principal for x in allowing] + [x.role_arn for x in allowing if x.role_arn]
     if scope is not None:
         solver.add(*scope.formula(r))
+        known += [*scope.users, *scope.roles]
+    solver.add(*unique_names(known, r))
     solver.add(z3.Not(a.deny), z3.Or(b_deny, a.level > b_level))
     if launch:
         solver.add(z3.Not(z3.Or(*launch)))
-    got = solver.check()
+    got = _check(solver, TIMEOUT_MS / 1000)
     model = solver.model() if got == z3.sat else None
     if model is not None:
-        # A counterexample close to the launch's requests reads better: look for one briefly, else keep the first.
-        solver.set("timeout", PREFER_MS)
-        if solver.check(*_preferences(r, allowing)) == z3.sat:
-            model = solver.model()
+        model = _nearer(solver, model, r, allowing)
     seconds = time.perf_counter() - started
     beyond = "the launch's own requests" if allowing else "what the document allowed before"
     if got == z3.unsat:
@@ -187,110 +161,66 @@ def prove_document(
     seconds = time.perf_counter() - started
     if not agrees:
         return Proof(after.name, "encoding-disagrees", f"encoding disagrees: {note}", cex, seconds, allowed_names)
-    return Proof(
-        after.name,
-        "counterexample",
-        f"allows {cex.describe()}, which {beyond} do not include",
-        cex,
-        seconds,
-        allowed_names,
-    )
+    near = next((x for x in allowing if x.action.lower() == cex.action.lower()), allowing[0] if allowing else None)
+    if near is None:
+        what = f"allows {cex.describe()}, which the document did not allow before"
+    else:
+        what = (
+            f"allows {cex.action} by {cex.principal} on {cex.resource}, which is not the launch's {near.describe()}: "
+            + ("; ".join(differences(cex, near)) or "it differs in a key the launch did not carry")
+        )
+    return Proof(after.name, "counterexample", what, cex, seconds, allowed_names)
 
 
-def _preferences(r: SymbolicRequest, allowing: Sequence[Allowed]) -> list[z3.BoolRef]:
-    prefs: list[z3.BoolRef] = [
-        r.partition == z3.StringVal("aws"),
-        z3.Not(r.has_boundary),
-    ]
-    if allowing:
-        prefs.append(z3.Or(*(r.resource == z3.StringVal(x.resource) for x in allowing)))
-    return prefs
+def _nearer(solver: z3.Solver, model: z3.ModelRef, r: SymbolicRequest, allowing: Sequence[Allowed]) -> z3.ModelRef:
+    """A counterexample as close to one of the launch's requests as z3 finds quickly: one preference at a time
+    (the aws partition, no boundary, that request's caller, action, resource and context values, no other key),
+    each kept when the request is still a counterexample with it. Only readability: any model is a counterexample."""
+    prefs: list[z3.BoolRef] = [r.partition == z3.StringVal("aws"), z3.Not(r.has_boundary)]
+    near = _nearest(model, r, allowing)
+    if near is not None:
+        prefs += [
+            allowed_principal(near, r),
+            r.action == z3.StringVal(near.action.lower()),
+            r.resource == z3.StringVal(near.resource),
+        ]
+        for name, kv in sorted(r.keys.items()):
+            if name in near.context:
+                prefs.append(key_is(kv, near.context[name], near.vary_ids))
+            else:
+                prefs.append(z3.Not(kv.present))
+    else:
+        prefs += [z3.Not(kv.present) for _, kv in sorted(r.keys.items())]
+    base = list(solver.assertions())
+    kept: list[z3.BoolRef] = []
+    deadline = time.perf_counter() + PREFER_S
+    for p in prefs:
+        if time.perf_counter() > deadline:
+            break
+        if z3.is_true(model.eval(p, model_completion=True)):
+            kept.append(p)
+            continue
+        # A fresh solver each time: an interrupted check leaves z3's incremental state slow to use again.
+        trial = z3.Solver()
+        trial.add(*base, *kept, p)
+        if _check(trial, PREFER_MS / 1000) == z3.sat:
+            kept.append(p)
+            model = trial.model()
+    return model
 
 
-# ---------------------------------------------------------------------------------------------------------
-# The launch's requests as formulas
+def _check(solver: z3.Solver, seconds: float) -> z3.CheckSatResult:
+    """``solver.check()`` within ``seconds``: z3's own timeout is not always kept by the string solver, an
+    interrupt from another thread is (the check then answers unknown)."""
+    solver.set("timeout", int(seconds * 1000))
+    timer = threading.Timer(seconds + 0.5, solver.ctx.interrupt)
+    timer.start()
+    try:
+        return solver.check()
+    finally:
+        timer.cancel()
 
 
-def value_re(text: str, vary_ids: bool) -> z3.ReRef:
-    """A launch value: the text itself, each id in it standing for any id of its kind when ``vary_ids``."""
-    if not vary_ids:
-        return z3.Re(z3.StringVal(text))
-    parts: list[z3.ReRef] = []
-    pos = 0
-    hexdigit = z3.Union(z3.Range("0", "9"), z3.Range("a", "f"))
-    for m in ID.finditer(text):
-        if m.start() > pos:
-            parts.append(z3.Re(z3.StringVal(text[pos : m.start()])))
-        parts.append(z3.Concat(z3.Re(z3.StringVal(m.group(1) + "-")), z3.Loop(hexdigit, 8, 17)))
-        pos = m.end()
-    if pos < len(text) or not parts:
-        parts.append(z3.Re(z3.StringVal(text[pos:])))
-    return parts[0] if len(parts) == 1 else z3.Concat(*parts)
-
-
-def value_matches(pattern: str, value: str, vary_ids: bool) -> bool:
-    """The same test as ``value_re``, on concrete text (counterexample.confirm uses it)."""
-    if not vary_ids:
-        return pattern == value
-    rx = "".join(
-        re.escape(piece) if i % 2 == 0 else piece + r"-[0-9a-f]{8,17}"
-        for i, piece in enumerate(ID.sub(lambda m: "\0" + m.group(1) + "\0", pattern).split("\0"))
-    )
-    return re.fullmatch(rx, value) is not None
-
-
-def _allowed_formula(x: Allowed, r: SymbolicRequest) -> z3.BoolRef:
-    parts: list[z3.BoolRef] = [
-        _principal_is(x, r),
-        r.action == z3.StringVal(x.action.lower()),
-        r.resource == z3.StringVal(x.resource),
-        r.has_boundary == x.has_boundary if x.has_boundary is not None else z3.BoolVal(True),
-        r.role_path_known == x.role_path_known,
-    ]
-    if x.role_arn is not None:
-        parts.append(role_is(x.role_arn, r))
-    for name, kv in r.keys.items():
-        if name in x.free or name in FREE_KEYS or name not in x.context:
-            continue  # the launch path leaves it free: any value, or none
-        parts.append(_key_is(kv, x.context[name], x.vary_ids))
-    return z3.And(*parts)
-
-
-def _principal_is(x: Allowed, r: SymbolicRequest) -> z3.BoolRef:
-    session = None
-    if x.vary_ids and "assumed-role/" in x.principal:
-        # The service, or the caller, names a role's sessions, not the launch (assumption prove-launch-values).
-        session = NAME
-    return arn_is(x.principal, r, session)
-
-
-def _key_is(kv: KeyVar, values: tuple[str, ...], vary_ids: bool) -> z3.BoolRef:
-    """The key is present with exactly these values (as a set, for a multivalued key)."""
-    wanted = list(dict.fromkeys(values))
-    if len(wanted) > (SET_BOUND if kv.multivalued else 1):
-        return z3.BoolVal(False)  # not a request the model holds (assumption prove-set-bound)
-    slots = list(kv.slots())
-    out: list[z3.BoolRef] = [kv.present]
-    if not kv.multivalued:
-        out.append(kv.count == 1)
-    each = [[_slot_is(kv, i, w, vary_ids) for w in wanted] for i in slots]
-    for i in slots:
-        out.append(z3.Implies(kv.count > i, z3.Or(*each[i]) if wanted else z3.BoolVal(False)))
-    for j in range(len(wanted)):
-        out.append(z3.Or(*(z3.And(kv.count > i, each[i][j]) for i in slots)))
-    return z3.And(*out)
-
-
-def _slot_is(kv: KeyVar, i: int, value: str, vary_ids: bool) -> z3.BoolRef:
-    if kv.kind is Kind.STRING:
-        return z3.InRe(kv.strings[i], value_re(value, vary_ids))
-    from .counterexample import parse_kind  # noqa: PLC0415
-
-    parsed = parse_kind(kv, value)
-    if parsed is None:
-        return z3.Not(kv.valid[i])
-    num, version = parsed
-    out = [kv.valid[i], kv.numbers[i] == num]
-    if kv.kind is Kind.IP:
-        out.append(kv.versions[i] == version)
-    return z3.And(*out)
+def _nearest(model: z3.ModelRef, r: SymbolicRequest, allowing: Sequence[Allowed]) -> Allowed | None:
+    action = str(model.eval(r.action, model_completion=True).as_string())
+    return next((x for x in allowing if x.action.lower() == action), allowing[0] if allowing else None)
