@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 pytest.importorskip("z3")
 
+from kmslaunch.cli.main import cli
 from kmslaunch.policy.evaluate import build_context
 from kmslaunch.policy.model import PolicyType
 from kmslaunch.policy.parse import parse_policy
 from kmslaunch.policy.principals import PrincipalType
 from kmslaunch.policy.requestfile import load_request
-from kmslaunch.prove.prove import Allowed, Scope, prove_document
+from kmslaunch.prove.launch import Allowed
+from kmslaunch.prove.prove import Scope, prove_document
 
-CASES = sorted(Path(__file__).parent.glob("cases/prove/*.yaml"))
+CASES = sorted(p for p in Path(__file__).parent.glob("cases/prove/*.yaml") if p.name != "examples.yaml")
+EXAMPLES = Path(__file__).parent / "cases/prove/examples.yaml"
 _TYPES = {"key": PolicyType.KEY, "identity": PolicyType.IDENTITY, "scp": PolicyType.SCP}
 
 
@@ -57,3 +62,14 @@ def test_prove_case(case: dict[str, Any]) -> None:
     if proof.status == "counterexample":
         assert proof.counterexample is not None
         assert proof.counterexample.to_json()["action"]
+
+
+@pytest.mark.parametrize("case", yaml.safe_load(EXAMPLES.read_text()), ids=lambda c: c["example"])
+def test_doctor_prove_on_examples(case: dict[str, Any]) -> None:
+    got = CliRunner().invoke(cli, ["doctor", *case["args"], "--prove", "--format", "json"])
+    out = json.loads(got.stdout)
+    fixes = [f for plan in out["fix_plans"] for f in plan["fixes"]]
+    # The alternative that changes the launch (alias/aws/ebs) changes no policy: nothing to prove.
+    statuses = [f["proof"]["status"] for f in fixes if f["kind"] != "launch-parameter"]
+    assert statuses == case["fixes"]
+    assert got.exit_code == case["exit"]

@@ -123,26 +123,28 @@ def prove_fix(pristine: World, plan: FixPlan, fix: Fix) -> FixProof:
     return FixProof(fix, tuple(proofs))
 
 
-def _scope(world: World, place: Place) -> Scope | None:
-    """The requests a changed document is evaluated for: its holders' (an inline policy) or its key's."""
-    if place[0] == "key-policy":
-        return Scope(resource=place[1])
-    if place[0] != "inline":
-        return None  # a managed policy, an SCP or RCP: every request, which proves at least as much
-    kind, arn = place[1], place[2]
+def _scope(world: World, place: Place) -> Scope:
+    """The requests a changed document is evaluated for: its holders' (an inline policy) or its key's; and, for
+    every user and role of the world, whether it has a permissions boundary."""
     boundaries: dict[str, bool] = {}
     for acct in world.accounts.values():
         boundaries.update({u.arn: u.boundary_arn is not None for u in acct.iam.users.values()})
         boundaries.update({x.arn: x.boundary_arn is not None for x in acct.iam.roles.values()})
+    known = tuple(sorted(boundaries.items()))
+    if place[0] == "key-policy":
+        return Scope(resource=place[1], boundaries=known)
+    if place[0] != "inline":
+        return Scope(boundaries=known)  # a managed policy, an SCP or RCP: every request
+    kind, arn = place[1], place[2]
     boundary = boundaries.get(arn)
     if kind == "user":
-        return Scope(users=(arn,), has_boundary=boundary)
+        return Scope(users=(arn,), has_boundary=boundary, boundaries=known)
     if kind == "role":
-        return Scope(roles=(arn,), has_boundary=boundary)
+        return Scope(roles=(arn,), has_boundary=boundary, boundaries=known)
     users = tuple(
         u.arn for acct in world.accounts.values() for u in acct.iam.users.values() if arn.rsplit("/", 1)[-1] in u.groups
     )
-    return Scope(users=users) if users else None
+    return Scope(users=users, boundaries=known)
 
 
 def _prove_place(place: Place, b: object, a: object, allowing: tuple[Allowed, ...], scope: Scope | None) -> Proof:

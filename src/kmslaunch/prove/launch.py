@@ -107,9 +107,9 @@ def allowed_formula(x: Allowed, r: SymbolicRequest) -> z3.BoolRef:
         r.action == z3.StringVal(x.action.lower()),
         r.resource == z3.StringVal(x.resource),
         r.has_boundary == x.has_boundary if x.has_boundary is not None else z3.BoolVal(True),
-        r.role_path_known == x.role_path_known,
     ]
     if x.role_arn is not None:
+        # The role, whether or not the engine knows its path: a session ARN alone is the same request to AWS.
         parts.append(role_is(x.role_arn, r))
     for name, kv in r.keys.items():
         if name in x.free or name in FREE_KEYS or name not in x.context or name in DERIVED_KEYS:
@@ -188,18 +188,24 @@ def in_allowed(cex: Request, allowing: Sequence[Allowed]) -> bool:
             continue
         if x.role_arn is not None and (cex.role_arn or _default_role(cex)) != x.role_arn:
             continue
-        same = True
-        for k, v in cex.context.items():
-            if k in x.free or k in FREE_KEYS or k not in x.context:
-                continue
-            want = set(x.context[k])
-            if not all(any(value_matches(w, got, x.vary_ids) for w in want) for got in v) or not all(
-                any(value_matches(w, got, x.vary_ids) for got in v) for w in want
-            ):
-                same = False
-        if same:
+        if all(_same_values(cex.context.get(k), want, x.vary_ids) for k, want in _fixed(x)):
             return True
     return False
+
+
+def _fixed(x: Allowed) -> list[tuple[str, tuple[str, ...]]]:
+    """The keys a launch request fixes, with their values (allowed_formula's rule)."""
+    return [
+        (k, v) for k, v in sorted(x.context.items()) if k not in x.free and k not in FREE_KEYS and k not in DERIVED_KEYS
+    ]
+
+
+def _same_values(got: tuple[str, ...] | None, want: tuple[str, ...], vary_ids: bool) -> bool:
+    if got is None:
+        return False
+    return all(any(value_matches(w, g, vary_ids) for w in want) for g in got) and all(
+        any(value_matches(w, g, vary_ids) for g in got) for w in want
+    )
 
 
 def _default_role(cex: Request) -> str | None:
@@ -226,17 +232,11 @@ def differences(cex: Request, x: Allowed) -> list[str]:
         out.append(f"the resource {cex.resource}")
     if x.has_boundary is not None and cex.has_boundary != x.has_boundary:
         out.append("a permissions boundary" if cex.has_boundary else "no permissions boundary")
-    for k in sorted(x.context):
-        if k in x.free or k in FREE_KEYS:
-            continue
-        want = x.context[k]
+    for k, want in _fixed(x):
         got = cex.context.get(k)
         if got is None:
             out.append(f"no {k} (the launch's: {'|'.join(want)})")
-        elif not (
-            all(any(value_matches(w, g, x.vary_ids) for w in want) for g in got)
-            and all(any(value_matches(w, g, x.vary_ids) for g in got) for w in want)
-        ):
+        elif not _same_values(got, want, x.vary_ids):
             shown = "|".join(got) if got else "(no values)"
             out.append(f"{k}={shown} (the launch's: {'|'.join(want)})")
     return out

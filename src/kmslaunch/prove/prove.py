@@ -83,6 +83,8 @@ class Scope:
     roles: tuple[str, ...] = ()
     resource: str | None = None
     has_boundary: bool | None = None  # whether the holders have a permissions boundary, where the world says
+    # Every user and role the world knows, with whether it has a permissions boundary: a fact, not a request's.
+    boundaries: tuple[tuple[str, bool], ...] = ()
 
     def formula(self, r: SymbolicRequest) -> list[z3.BoolRef]:
         out: list[z3.BoolRef] = []
@@ -98,6 +100,9 @@ class Scope:
                 out.append(z3.And(kv.count == 1, kv.strings[0] == z3.StringVal(parts[4])))
         if self.has_boundary is not None:
             out.append(r.has_boundary == self.has_boundary)
+        for arn, has in self.boundaries:
+            who = role_is(arn, r) if ":role/" in arn else arn_is(arn, r)
+            out.append(z3.Implies(who, r.has_boundary == has))
         return out
 
     def describe(self) -> str:
