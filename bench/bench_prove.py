@@ -5,15 +5,19 @@ Run: PYTHONPATH=src .venv/bin/python bench/bench_prove.py   (target: the proof u
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 from kmslaunch.cli.launchopts import launch_request
 from kmslaunch.doctor.diagnose import diagnose
+from kmslaunch.policy.evaluate import build_context
 from kmslaunch.policy.model import PolicyType
 from kmslaunch.policy.parse import parse_policy
+from kmslaunch.policy.requestfile import load_request
 from kmslaunch.prove.fixes import prove_fix
-from kmslaunch.prove.prove import prove_document
+from kmslaunch.prove.launch import Allowed
+from kmslaunch.prove.prove import Scope, prove_document
 from kmslaunch.snapshot.load import load_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,8 +55,15 @@ def main() -> None:
     prove_s = time.perf_counter() - t
     before = parse_policy((ROOT / "examples/prove/key-before.json").read_text(), PolicyType.KEY, "before")
     after = parse_policy((ROOT / "examples/prove/key-after.json").read_text(), PolicyType.KEY, "after")
+    allowing = []
+    for raw in json.loads((ROOT / "examples/prove/launch-requests.json").read_text()):
+        req, ps, _ = load_request(raw, "launch-requests.json")
+        who = req.principal
+        allowing.append(
+            Allowed(who.arn, None, who.role_path_known, None, req.action, req.resource, build_context(req, ps))
+        )
     t = time.perf_counter()
-    doc = prove_document(before, after)
+    doc = prove_document(before, after, allowing, Scope(resource=allowing[0].resource))
     doc_s = time.perf_counter() - t
     print(f"doctor (baseline)              {doctor_s:7.3f} s")
     print(f"proof of the doctor's fix      {prove_s:7.3f} s  ({fp.status}; {prove_s / doctor_s:.1f}x the doctor)")

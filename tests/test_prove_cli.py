@@ -81,3 +81,15 @@ def test_fix_prove_writes_nothing_when_the_proof_fails(tmp_path: Path) -> None:
     assert got.exit_code == 1, got.output
     assert "nothing was written" in got.output
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_the_readme_commands_run_with_the_exit_status_it_states() -> None:
+    readme = Path("README.md").read_text(encoding="utf-8")
+    section = readme.split("## Proof that a fix grants nothing more", 1)[1].split("\n## ", 1)[0]
+    lines = [x for x in section.split("```sh\n", 1)[1].split("```", 1)[0].splitlines() if x.strip()]
+    assert len(lines) == 3
+    for line, status in zip(lines, (0, 1, 1), strict=True):
+        args = line.split()
+        assert args[0] == ".venv/bin/kmslaunch"
+        got = CliRunner().invoke(cli, args[1:])
+        assert got.exit_code == status, got.output

@@ -43,6 +43,8 @@ def echo_proofs(proofs: list[list[FixProof]], *, err: bool = False) -> None:
         for fp in plan:
             for p in fp.proofs:
                 click.echo(f"  [{fp.fix.kind}] {fp.fix.target}: {p.document}: {p.message}", err=err)
+                if p.whole is not None:
+                    click.echo(f"    the whole decision in this account ({p.whole})", err=err)
                 if p.counterexample is not None:
                     click.echo(f"    request: {json.dumps(p.counterexample.to_json(), sort_keys=True)}", err=err)
 

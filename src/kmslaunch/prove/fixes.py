@@ -4,6 +4,7 @@ proof for each against the requests of the launch that verified the fix (doctor/
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,9 +12,11 @@ from kmslaunch.doctor.fixes import Fix, FixPlan
 from kmslaunch.launch.result import LaunchResult
 from kmslaunch.policy.evaluate import build_context
 from kmslaunch.policy.model import Policy
-from kmslaunch.policy.principals import PrincipalType
+from kmslaunch.policy.principals import PrincipalError, PrincipalType, parse_principal
+from kmslaunch.world.authz import authorize_in_world
 from kmslaunch.world.world import World
 
+from .counterexample import Counterexample
 from .launch import Allowed
 from .prove import Proof, Scope, prove_document
 
@@ -117,10 +120,30 @@ def prove_fix(pristine: World, plan: FixPlan, fix: Fix) -> FixProof:
         b, a = before.get(place), after.get(place)
         if b == a:
             continue
-        proofs.append(_prove_place(place, b, a, allowing, _scope(pristine, place)))
+        proof = _prove_place(place, b, a, allowing, _scope(pristine, place))
+        if proof.counterexample is not None:
+            proof = dataclasses.replace(proof, whole=whole_decision(pristine, world, proof.counterexample))
+        proofs.append(proof)
     if not proofs:
         proofs.append(Proof(fix.target, "proved", "proved: the fix changes no policy, grant or key state"))
     return FixProof(fix, tuple(proofs))
+
+
+def whole_decision(before: World, after: World, cex: Counterexample) -> str:
+    """The counterexample decided by ``evaluate.authorize`` over every policy of the request, in the world before
+    and after the fix: whether this account lets it through, or another of its policies still refuses it."""
+    try:
+        who = parse_principal(cex.principal, role_arn=cex.role_arn)
+    except PrincipalError as exc:  # pragma: no cover - confirm() already parsed it
+        return f"not decided: {exc}"
+    words = []
+    for name, world in (("before", before), ("after", after)):
+        key = world.key_by_arn(cex.resource)
+        d = authorize_in_world(world, who, cex.action, cex.resource, key=key, context=cex.context, explain=False)
+        verdict = d.decision.verdict.value
+        by = ", ".join(x.value for x in d.decision.denied_by)
+        words.append(f"{name}: {verdict}" + (f" by {by}" if by else ""))
+    return "; ".join(words)
 
 
 def _scope(world: World, place: Place) -> Scope:

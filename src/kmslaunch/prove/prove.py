@@ -57,6 +57,9 @@ class Proof:
     counterexample: Counterexample | None = None
     seconds: float = 0.0
     allowing: tuple[str, ...] = ()
+    # For a counterexample in a world: the whole decision (evaluate.authorize over every policy of the request)
+    # before and after the change, in words.
+    whole: str | None = None
 
     @property
     def proved(self) -> bool:
@@ -70,6 +73,7 @@ class Proof:
             "message": self.message,
             "counterexample": self.counterexample.to_json() if self.counterexample else None,
             "allowing": list(self.allowing),
+            "whole_decision": self.whole,
             "seconds": round(self.seconds, 3),
         }
 
