@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from kmslaunch.cli import proving
 from kmslaunch.cli.main import cli
 
 pytest.importorskip("z3")
@@ -55,9 +56,7 @@ def test_allowing_that_is_not_a_list_is_bad_input(tmp_path: Path) -> None:
 
 
 def test_without_z3_prove_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    import kmslaunch.cli.proving as proving
-
-    monkeypatch.setattr(proving.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(proving, "z3_installed", lambda: False)
     got = CliRunner().invoke(cli, ["doctor", *KC, "--prove"])
     assert got.exit_code == 2
     assert "pip install 'kmslaunch[prove]'" in got.output

@@ -21,9 +21,13 @@ if TYPE_CHECKING:
 INSTALL = "--prove needs the z3 solver: pip install 'kmslaunch[prove]'"
 
 
+def z3_installed() -> bool:
+    return importlib.util.find_spec("z3") is not None
+
+
 def require_z3() -> None:
     """Exit 2 with the install command when z3 is not installed."""
-    if importlib.util.find_spec("z3") is None:
+    if not z3_installed():
         fail(INSTALL)
 
 
