@@ -36,14 +36,29 @@ CONDITIONS = [
     {"NumericLessThan": {"s3:max-keys": "10"}},
     {"ForAllValues:StringEquals": {"kms:GrantOperations": ["Decrypt", "Encrypt"]}},
     {"ForAnyValue:StringEquals": {"kms:GrantOperations": ["Decrypt"]}},
+    {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::111122223333:role/*"}},
+    {"ArnNotEquals": {"aws:PrincipalArn": "arn:aws:iam::111122223333:user/alice"}},
+    {"DateLessThan": {"aws:CurrentTime": "2026-01-01T00:00:00Z"}},
+    {"StringEquals": {"kms:ViaService": "${aws:username}.us-east-1.amazonaws.com"}},
+    {"StringEqualsIgnoreCase": {"kms:ViaService": "EC2.us-east-1.amazonaws.com"}},
 ]
 CONTEXTS = {
     "kms:viaservice": [None, ("ec2.us-east-1.amazonaws.com",), ("s3.us-east-1.amazonaws.com",)],
     "kms:grantisforawsresource": [None, ("true",), ("false",)],
-    "aws:sourceip": [None, ("203.0.113.7",), ("198.51.100.1",)],
+    "aws:sourceip": [None, ("203.0.113.7",), ("198.51.100.1",), ("AWS Internal",)],
+    "aws:currenttime": [None, ("2025-06-01T00:00:00Z",), ("2026-06-01T00:00:00Z",)],
     "s3:max-keys": [None, ("5",), ("12",)],
     "kms:grantoperations": [None, ("Decrypt",), ("Decrypt", "Encrypt"), ("Sign",)],
 }
+
+def _negate(statement: dict[str, object]) -> dict[str, object]:
+    """NotAction, NotResource or NotPrincipal in place of the element "Not" names."""
+    out = dict(statement)
+    which = out.pop("Not", None)
+    if isinstance(which, str) and not (which == "Principal" and out["Principal"] == "*"):
+        out["Not" + which] = out.pop(which)
+    return out
+
 
 statement = st.fixed_dictionaries(
     {
@@ -52,8 +67,8 @@ statement = st.fixed_dictionaries(
         "Resource": st.sampled_from(RESOURCES),
         "Principal": st.sampled_from(PRINCIPALS).map(lambda p: p if p == "*" else {"AWS": p}),
     },
-    optional={"Condition": st.sampled_from(CONDITIONS)},
-)
+    optional={"Condition": st.sampled_from(CONDITIONS), "Not": st.sampled_from(["Action", "Resource", "Principal"])},
+).map(_negate)
 request = st.fixed_dictionaries(
     {
         "principal": st.sampled_from(CALLERS),
@@ -70,7 +85,7 @@ EXAMPLES = int(os.environ.get("KMSLAUNCH_PROVE_EXAMPLES", "25"))
 @given(st.lists(statement, min_size=1, max_size=3), st.sampled_from([PolicyType.KEY, PolicyType.IDENTITY]), request)
 def test_encoding_agrees_with_engine(statements: list[dict[str, object]], ptype: PolicyType, req: dict) -> None:
     if ptype is PolicyType.IDENTITY:  # identity policies have no Principal element
-        statements = [{k: v for k, v in x.items() if k != "Principal"} for x in statements]
+        statements = [{k: v for k, v in x.items() if k not in ("Principal", "NotPrincipal")} for x in statements]
     policy = parse_policy({"Version": "2012-10-17", "Statement": statements}, ptype, "p")
     ctx = {k: v for k, v in req["context"].items() if v is not None}
     cex = Counterexample(req["principal"], None, req["action"], req["resource"], ctx, req["boundary"])
