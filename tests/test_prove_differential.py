@@ -14,8 +14,9 @@ from hypothesis import strategies as st  # noqa: E402 - after the skip when z3 i
 from kmslaunch.policy.model import PolicyType  # noqa: E402 - after the skip when z3 is not installed
 from kmslaunch.policy.parse import parse_policy  # noqa: E402 - after the skip when z3 is not installed
 from kmslaunch.prove.counterexample import Counterexample, engine_level  # noqa: E402 - after the skip when z3 is not installed
-from kmslaunch.prove.encode import arn_is, encode_policy, key_kinds, new_request  # noqa: E402 - after the skip when z3 is not installed
+from kmslaunch.prove.encode import encode_policy, key_kinds  # noqa: E402 - after the skip when z3 is not installed
 from kmslaunch.prove.launch import parse_kind  # noqa: E402 - after the skip when z3 is not installed
+from kmslaunch.prove.request import arn_is, new_request  # noqa: E402 - after the skip when z3 is not installed
 
 ACTIONS = ["kms:Decrypt", "kms:CreateGrant", "kms:*", "kms:Gen*", "s3:GetObject"]
 RESOURCES = ["*", "arn:aws:kms:us-east-1:111122223333:key/k1", "arn:aws:kms:*:111122223333:key/*"]
@@ -50,6 +51,7 @@ CONTEXTS = {
     "s3:max-keys": [None, ("5",), ("12",)],
     "kms:grantoperations": [None, ("Decrypt",), ("Decrypt", "Encrypt"), ("Sign",)],
 }
+
 
 def _negate(statement: dict[str, object]) -> dict[str, object]:
     """NotAction, NotResource or NotPrincipal in place of the element "Not" names."""

@@ -16,8 +16,8 @@ from kmslaunch.policy.match import ACCOUNT, PRINCIPAL, ROLE, eval_fast
 from kmslaunch.policy.model import Policy
 from kmslaunch.policy.principals import PrincipalError, parse_principal
 
-from .encode import KeyVar, Kind, PType, SymbolicRequest
 from .launch import Allowed, in_allowed
+from .request import KeyVar, Kind, PType, SymbolicRequest
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ import z3
 from kmslaunch.policy.operators import _instant, _number
 from kmslaunch.policy.principals import PrincipalError, parse_principal
 
-from .encode import NAME, SET_BOUND, KeyVar, Kind, SymbolicRequest, arn_is, role_is
+from .regex import NAME
+from .request import SET_BOUND, KeyVar, Kind, SymbolicRequest, arn_is, role_is
 
 
 class Request(Protocol):

@@ -10,9 +10,9 @@ No such request (unsat) is the proof. Why it is enough for the whole decision: `
 documents of a request monotonically. A Deny in any layer refuses; otherwise each layer counts by the strongest way
 its applying Allow statements name the caller (match.ACCOUNT < ROLE < PRINCIPAL: a statement naming the caller
 itself allows wherever one naming its role or account does, ``evaluate._conclude``), and more in a layer never
-refuses what less allowed. So a document that, outside the launch's requests, never applies without BEFORE's
-Deny... nor names the caller more strongly, leaves every layer's contribution, and so every decision, no more
-allowing than before, whatever the other documents are. This holds for key policies, identity policies,
+refuses what less allowed. So a document that, outside the launch's requests, neither drops a Deny that BEFORE
+applied nor names the caller more strongly than BEFORE did, leaves every layer's contribution, and so every
+decision, no more allowing than before, whatever the other documents are. This holds for key policies, identity policies,
 permissions boundaries, session policies, SCPs and RCPs alike (assumption prove-per-document).
 """
 
@@ -28,21 +28,12 @@ import z3
 from kmslaunch.policy.model import Policy
 
 from .counterexample import Counterexample, confirm, from_model
-from .encode import (
-    Kind,
-    SymbolicRequest,
-    Unencodable,
-    arn_is,
-    encode_policy,
-    key_kinds,
-    new_request,
-    role_is,
-    unique_names,
-)
+from .encode import Unencodable, encode_policy, key_kinds
 from .launch import Allowed, allowed_formula, allowed_principal, differences, key_is
+from .request import Kind, SymbolicRequest, arn_is, new_request, role_is, unique_names
 
 # How long z3 may search for one proof before the answer is "not proved: the solver gave up".
-TIMEOUT_MS = 30_000
+TIMEOUT_MS = 60_000
 SCHEDULE = ((0, 0.15), (1, 0.15), (2, 0.15), (0, 0.55))  # (random seed, share of TIMEOUT_MS)
 PREFER_MS = 300  # each preference a counterexample is made nearer with (_nearer)
 PREFER_S = 1.5  # and all of them
