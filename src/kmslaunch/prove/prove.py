@@ -12,8 +12,8 @@ its applying Allow statements name the caller (match.ACCOUNT < ROLE < PRINCIPAL:
 itself allows wherever one naming its role or account does, ``evaluate._conclude``), and more in a layer never
 refuses what less allowed. So a document that, outside the launch's requests, neither drops a Deny that BEFORE
 applied nor names the caller more strongly than BEFORE did, leaves every layer's contribution, and so every
-decision, no more allowing than before, whatever the other documents are. This holds for key policies, identity policies,
-permissions boundaries, session policies, SCPs and RCPs alike (assumption prove-per-document).
+decision, no more allowing than before, whatever the other documents are. This holds for key policies, identity
+policies, permissions boundaries, session policies, SCPs and RCPs alike (assumption prove-per-document).
 """
 
 from __future__ import annotations
