@@ -450,6 +450,47 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "launches go through it is inferred",
         Confidence.INFERRED,
     ),
+    Assumption(
+        "prove-per-document",
+        "What kmslaunch's proofs (--prove, prove-no-new-access) prove",
+        "One changed document at a time, for every request in its scope (an inline policy: its holders'; a key "
+        "policy: its key's): outside the given requests, AFTER applies no Deny where BEFORE did not, and never names "
+        "the caller more strongly (account < role < the caller itself). The engine combines documents "
+        "monotonically, so the whole decision then allows nothing more. Grants, key states and attachments are not "
+        "encoded: a fix that changes them is 'not proved'.",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html (the combination); "
+        "the monotonicity is the engine's (policy/evaluate.py _conclude)",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "prove-set-bound",
+        "How many values a multivalued condition key has in a proof",
+        "At most 3 (kmslaunch.prove.encode.SET_BOUND); single-valued keys exactly one. A proof covers requests with "
+        "up to 3 values per multivalued key (ForAllValues/ForAnyValue over more are not searched).",
+        "a bound chosen for the solver; AWS documents no limit for multivalued keys",
+        Confidence.UNKNOWN,
+    ),
+    Assumption(
+        "prove-launch-values",
+        "Which values of a launch's KMS calls a proof holds fixed",
+        "Caller, action, resource and every context key the call carried are fixed, except: EC2 ids in values "
+        "(i-, vol-, snap-, ami-, sir-, fleet-, lt-, eni-, r-) stand for any id of their kind, a role's session "
+        "name for any name, and aws:CurrentTime, aws:EpochTime, aws:SourceIp, aws:TokenIssueTime are free (when and "
+        "where from the caller launches). Keys the call did not carry are free.",
+        "https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption.html (EC2 names the volume in the "
+        "encryption context); the choice of what varies is kmslaunch's",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "prove-request-space",
+        "Which requests a proof ranges over",
+        "Well-formed callers (user, role session, federated user, root, service, anonymous) in the aws, aws-cn and "
+        "aws-us-gov partitions, actions service:name in lower case, ARN resources; the keys AWS derives from the "
+        "caller (aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalType, aws:username, kms:CallerAccount...) "
+        "have the caller's values, and documented boolean keys are true or false.",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html",
+        Confidence.INFERRED,
+    ),
 )
 
 

@@ -10,6 +10,7 @@ import click
 
 from kmslaunch.cli.common import EXIT_DENIED, EXIT_OK, check_out_dir, emit_json, fail, launch_exit
 from kmslaunch.cli.launchopts import launch_options, launch_request, open_snapshot
+from kmslaunch.cli.proving import all_proved, attach_json, echo_proofs, prove_plans, require_z3
 from kmslaunch.doctor.diagnose import Diagnosis, diagnose
 from kmslaunch.doctor.fixes import shown, verified_words
 from kmslaunch.doctor.html import render_html
@@ -73,6 +74,12 @@ Examples:
     help="terraform or cloudformation: print only the fix (the first that keeps the launch, else the best plan) as "
     "infrastructure code, for accounts whose policies live in code.",
 )
+@click.option(
+    "--prove",
+    is_flag=True,
+    help="Prove with the z3 solver that each fix grants nothing beyond the launch's own KMS calls, or show a "
+    "request it allows that the launch does not need (needs: pip install 'kmslaunch[prove]').",
+)
 def doctor_command(
     snapshot: Path,
     fmt: str,
@@ -81,15 +88,19 @@ def doctor_command(
     force: bool,
     verbose: bool,
     fix_format: str,
+    prove: bool,
     **launch: object,
 ) -> None:
     """Diagnose a launch: the refused KMS call, who made it and why, the policy behind it, what CloudTrail
     recorded, and the least-privilege fix, verified by simulating the launch again.
 
     Exit status: 0 the launch succeeds, 1 it fails, 2 bad input, 3 it succeeds only if what the
-    snapshot does not hold allows it.
+    snapshot does not hold allows it. With --prove, 1 also when a fix's proof does not hold.
     """
-    diag, _ = _diagnose(snapshot, launch)
+    if prove:
+        require_z3()
+    diag, snap = _diagnose(snapshot, launch)
+    proofs = prove_plans(snap.world, diag) if prove else []  # type: ignore[attr-defined]
     written: list[Path] | None = None
     if fixes_dir is not None:
         try:
@@ -111,6 +122,8 @@ def doctor_command(
         raise SystemExit(launch_exit(diag.result))
     if fmt == "json":
         out = diag.to_json()
+        if prove:
+            attach_json(out, proofs)
         if written is not None:
             out["written_fixes"] = {"directory": str(fixes_dir), "files": [str(p) for p in written]}
         emit_json(out)
@@ -123,12 +136,17 @@ def doctor_command(
     else:
         for line in render_diagnosis(diag, trail=trail, verbose=verbose):
             click.echo(line)
+    if prove and fmt != "json":
+        echo_proofs(proofs, err=fmt != "text")
     if written is not None and fmt != "json":
         # stderr for the formats whose stdout is a document of its own (SARIF, Markdown, HTML)
         click.echo(
             f"wrote {len(written)} files to {fixes_dir}: run the fix commands there (cd {fixes_dir})",
             err=fmt != "text",
         )
+    if prove and not all_proved(proofs):
+        click.echo("a fix's proof does not hold: see the proof above", err=True)
+        raise SystemExit(EXIT_DENIED)
     raise SystemExit(launch_exit(diag.result))
 
 
@@ -148,7 +166,13 @@ Examples:
     help="Where to write the fixed snapshot.",
 )
 @click.option("--force", is_flag=True, help="Write into --out even if it is not empty (it is never the input).")
-def fix_command(snapshot: Path, out: Path, force: bool, **launch: object) -> None:
+@click.option(
+    "--prove",
+    is_flag=True,
+    help="Write the fix only if z3 proves it grants nothing beyond the launch's own KMS calls "
+    "(needs: pip install 'kmslaunch[prove]').",
+)
+def fix_command(snapshot: Path, out: Path, force: bool, prove: bool, **launch: object) -> None:
     """Write a copy of SNAPSHOT with the first verified fix applied, the files as AWS would show them after the
     fix's commands. The input snapshot is never modified.
 
@@ -159,8 +183,13 @@ def fix_command(snapshot: Path, out: Path, force: bool, **launch: object) -> Non
     The files the fix's commands name (whole policy documents) are written to OUT/commands/, so that the
     commands, run there, make the same change in the real account.
 
-    Exit status: 0 a verified fix was written, 1 no verified fix to the account exists, 2 bad input.
+    With --prove the fix is proved first, and nothing is written when the proof does not hold.
+
+    Exit status: 0 a verified fix was written, 1 no verified fix to the account exists (or, with --prove, its
+    proof does not hold), 2 bad input.
     """
+    if prove:
+        require_z3()
     if out.resolve() == snapshot.resolve() or snapshot.resolve() in out.resolve().parents:
         fail(f"{out}: the fixed snapshot must go somewhere else than the input snapshot {snapshot}")
     check_out_dir(out, "--out", force=force)
@@ -189,6 +218,14 @@ def fix_command(snapshot: Path, out: Path, force: bool, **launch: object) -> Non
         reason = diag.plans[0].unresolved if diag.plans else "the launch is refused by EC2 itself"
         click.echo(f"No verified fix: {reason}", err=True)
         raise SystemExit(EXIT_DENIED)
+    if prove:
+        from kmslaunch.prove.fixes import prove_fix  # noqa: PLC0415 - z3 is optional: imported only with --prove
+
+        plan_proofs = [[prove_fix(snap.world, plan, f) for f in plan.fixes]]  # type: ignore[attr-defined]
+        echo_proofs(plan_proofs)
+        if not all_proved(plan_proofs):
+            click.echo("the fix's proof does not hold: nothing was written", err=True)
+            raise SystemExit(EXIT_DENIED)
     world = copy.deepcopy(snap.world)  # type: ignore[attr-defined]
     plan.apply(world)
     try:

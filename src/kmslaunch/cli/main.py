@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "kmslaunch.cli.impact:impact_command",
         "What a key or policy change breaks, across every launch path of a snapshot.",
     ),
+    "prove-no-new-access": (
+        "kmslaunch.cli.prove:prove_command",
+        "Prove that a changed policy allows nothing beyond given requests.",
+    ),
     "serve": ("kmslaunch.cli.serve:serve_command", "A local AWS endpoint where the AWS CLI reproduces the failure."),
     "simulate": (
         "kmslaunch.cli.simulate:simulate_command",
