@@ -1,8 +1,9 @@
 """Matching statements and grants to one request: Action, Resource, Principal, Condition, grantees and
 grant constraints. The evaluator (``evaluate``) combines what matches here into AWS's decision.
 
-Two ways in: ``scan_explain`` looks at every statement and records near misses; ``eval_fast`` uses the
-statements that pass the static elements for one (action, principal, resource), cached on the policy.
+Two ways in: ``scan_explain`` looks at every statement and records near misses; ``candidates`` gives the
+statements that pass the static elements for one (action, principal, resource), cached on the policy, for the
+compiled plan (``plan``) to test their conditions.
 """
 
 from __future__ import annotations
@@ -237,17 +238,23 @@ ACCOUNT, ROLE, PRINCIPAL = 1, 2, 4  # PrincipalMatch kinds as bits of the fast p
 BIT = {PrincipalMatch.ACCOUNT: ACCOUNT, PrincipalMatch.ROLE: ROLE, PrincipalMatch.PRINCIPAL: PRINCIPAL}
 _CANDIDATE_CACHE_LIMIT = 4096
 
-# A statement that passed the static elements for one (action, principal, resource): its Effect, how the
-# principal matched (as a bit), whether the resource must still be matched per request (policy variables),
-# and its conditions.
-_Candidate = tuple[Statement, int, bool, bool, tuple[Any, ...]]
+# A statement that passed the static elements for one (action, principal, resource): how the principal matched
+# (as a bit), whether it is a Deny, the statement again when its resource must still be matched per request
+# (policy variables) else None, its conditions' compiled tests, and how reasons name it.
+Candidate = tuple[int, bool, Statement | None, tuple[Any, ...], StatementRef, Statement]
 
 
-def _candidates(policy: Policy, action_l: str, resource: str, who: Principal, has_boundary: bool) -> list[_Candidate]:
+def candidates(
+    policy: Policy, action_l: str, resource: str, who: Principal, has_boundary: bool
+) -> tuple[Candidate, ...]:
     """The statements of ``policy`` whose Action, Principal and (variable-free) Resource match this request,
     computed once per (action, principal, resource) and cached on the policy."""
+    key = (action_l, who.arn, who.principal_arn, has_boundary, resource)
+    got = policy._candidates.get(key)
+    if got is not None:
+        return got
     needs_principal = policy.type in _PRINCIPAL_TYPES
-    out: list[_Candidate] = []
+    out: list[Candidate] = []
     for st in _statements_for(policy, action_l):
         if needs_principal:
             pm = _principal_match(st, who, has_boundary)
@@ -260,36 +267,21 @@ def _candidates(policy: Policy, action_l: str, resource: str, who: Principal, ha
         if not dynamic and not _resource_matches(st, resource, _EMPTY):
             continue
         # The conditions' compiled tests, called directly: one call per condition on the hot path.
-        out.append((st, bit, st.effect is Effect.DENY, dynamic, tuple(c._test for c in st.conditions)))
+        tests = tuple(c._test for c in st.conditions)
+        out.append((bit, st.effect is Effect.DENY, st if dynamic else None, tests, ref(policy, st), st))
     cache = policy._candidates
     if len(cache) > _CANDIDATE_CACHE_LIMIT:
         cache.clear()
-    cache[(action_l, who.arn, who.principal_arn, has_boundary, resource)] = out
-    return out
+    got = cache[key] = tuple(out)
+    return got
+
+
+def resource_matches(st: Statement, resource: str, ctx: Context) -> bool:
+    """Whether the statement's Resource/NotResource covers the resource, policy variables resolved in ``ctx``."""
+    return _resource_matches(st, resource, ctx)
 
 
 _EMPTY: dict[str, tuple[str, ...]] = {}
 _PRINCIPAL_TYPES = frozenset(
     {PolicyType.KEY, PolicyType.RESOURCE, PolicyType.RCP, PolicyType.TRUST, PolicyType.VPC_ENDPOINT}
 )
-
-
-def eval_fast(
-    policy: Policy, action_l: str, resource: str, who: Principal, ctx: Context, has_boundary: bool
-) -> tuple[int, bool]:
-    """(bits of the Allow statements that apply, whether a Deny applies) for one policy."""
-    cands = policy._candidates.get((action_l, who.arn, who.principal_arn, has_boundary, resource))
-    if cands is None:
-        cands = _candidates(policy, action_l, resource, who, has_boundary)
-    allow = 0
-    for st, bit, deny, dynamic, tests in cands:
-        if dynamic and not _resource_matches(st, resource, ctx):
-            continue
-        for test in tests:
-            if not test(ctx):
-                break
-        else:
-            if deny:
-                return allow, True
-            allow |= bit
-    return allow, False
