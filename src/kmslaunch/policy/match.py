@@ -112,12 +112,55 @@ def scan_explain(
     near: list[NearMiss],
     has_boundary: bool,
 ) -> None:
+    """Every statement of ``policy`` against the request: those that apply go to ``out``, those that fail on
+    exactly one element to ``near``. The static elements are matched once per (action, principal, resource)."""
+    for st, pm, static, dynamic in _static_scan(policy, action, action_l, resource, who, has_boundary):
+        misses = list(static)
+        if dynamic and not _resource_matches(st, resource, ctx):
+            misses.append(Mismatch(Element.RESOURCE, tuple(p.text for p in st.resources), (resource,)))
+        if len(misses) > 1:
+            continue
+        for c in st.conditions:
+            if not c.holds(ctx):
+                misses.append(
+                    Mismatch(Element.CONDITION, c.values, c.actual(ctx), key=c.key, operator=c.operator, path=c.path)
+                )
+                if len(misses) > 1:
+                    break
+        if not misses:
+            if st.effect is Effect.DENY:
+                out.denies.append(st)
+            else:
+                out.allows.append((st, pm))
+        elif len(misses) == 1:
+            near.append(NearMiss(ref(policy, st), misses[0]))
+
+
+# A statement that may apply or be a near miss: how the principal matched, the static elements it fails (at most
+# one), and whether its resource must still be matched per request (policy variables).
+_Static = tuple[Statement, PrincipalMatch, tuple[Mismatch, ...], bool]
+
+
+def _static_scan(
+    policy: Policy, action: str, action_l: str, resource: str, who: Principal, has_boundary: bool
+) -> tuple[_Static, ...]:
+    """The statements that can still apply or be a near miss once action, principal and (variable-free) resource
+    are matched: those failing on at most one of them, and an action only where the statement was written for
+    the action's service. Cached on the policy per (action, principal, resource)."""
+    key = (action, who.arn, who.principal_arn, has_boundary, resource)
+    got = policy._static_scans.get(key)
+    if got is not None:
+        return got
     needs_principal = policy.type in _PRINCIPAL_TYPES
+    out: list[_Static] = []
     for st in policy.statements:
         misses: list[Mismatch] = []
         if not _action_matches(st, action_l):
+            if not _same_service(st, action_l):
+                continue  # an action another service's statement was written for is no near miss
             misses.append(Mismatch(Element.ACTION, st.actions, (action,)))
-        if not _resource_matches(st, resource, ctx):
+        dynamic = any(p.template is not None for p in st.resources)
+        if not dynamic and not _resource_matches(st, resource, _EMPTY):
             misses.append(Mismatch(Element.RESOURCE, tuple(p.text for p in st.resources), (resource,)))
         pm = PrincipalMatch.PRINCIPAL
         if needs_principal:
@@ -126,20 +169,13 @@ def scan_explain(
                 p = st.principal
                 listed = ("*",) if p.wildcard else p.aws + p.service + p.federated
                 misses.append(Mismatch(Element.PRINCIPAL, listed, (who.arn,)))
-        for c in st.conditions:
-            if not c.holds(ctx):
-                misses.append(
-                    Mismatch(Element.CONDITION, c.values, c.actual(ctx), key=c.key, operator=c.operator, path=c.path)
-                )
-            if len(misses) > 1:
-                break
-        if not misses:
-            if st.effect is Effect.DENY:
-                out.denies.append(st)
-            else:
-                out.allows.append((st, pm))
-        elif len(misses) == 1 and (misses[0].element is not Element.ACTION or _same_service(st, action_l)):
-            near.append(NearMiss(ref(policy, st), misses[0]))
+        if len(misses) <= 1:
+            out.append((st, pm, tuple(misses), dynamic))
+    cache = policy._static_scans
+    if len(cache) > _CANDIDATE_CACHE_LIMIT:
+        cache.clear()
+    got = cache[key] = tuple(out)
+    return got
 
 
 def _same_service(st: Statement, action_l: str) -> bool:

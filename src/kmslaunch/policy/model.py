@@ -102,3 +102,8 @@ class Policy:
     _candidates: dict[tuple[object, ...], tuple[Any, ...]] = field(
         default_factory=dict, init=False, compare=False, repr=False, hash=False
     )
+    # Statements that can apply or be a near miss for one (action, principal, resource), with the static
+    # elements they fail: the statement-by-statement scan (``scan``) of near misses.
+    _static_scans: dict[tuple[object, ...], tuple[Any, ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False, hash=False
+    )
