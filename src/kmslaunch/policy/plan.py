@@ -51,6 +51,12 @@ class Plan:
     """The static part of one decision, and the decisions reached so far by outcome (not frozen: the memos)."""
 
     groups: tuple[_Group, ...]
+    # Every group's steps in one sequence, for the loops that run per request: (mark, deny, statement with
+    # variables in its resource or None, tests). For the plain path ``mark`` is the step's allow bit (or DENIED)
+    # shifted to its group's four bits of the outcome; for the explained path, 1 << its position.
+    fast_steps: tuple[tuple[int, bool, Any, tuple[Any, ...]], ...]
+    explain_steps: tuple[tuple[int, bool, Any, tuple[Any, ...]], ...]
+    who: Principal  # held so that the plans' key can use its identity
     base: dict[str, tuple[str, ...]]  # the context keys derived from the caller and the resource
     key: bool  # a request on a KMS key
     same_account: bool
@@ -58,7 +64,7 @@ class Plan:
     no_identity: bool
     needs_resource: bool
     has_boundary: bool
-    fast: dict[tuple[int, ...], Decision] = field(default_factory=dict)
+    fast: dict[tuple[int, int], Decision] = field(default_factory=dict)
     explained: dict[int, Decision] = field(default_factory=dict)
 
 
@@ -67,10 +73,13 @@ def plan_for(req: Request, ps: PolicySet, action_l: str) -> Plan:
     who = req.principal
     tags = tuple(who.tags.items()) if who.tags else ()
     acct = owner_account(req, ps)
-    key = (action_l, req.resource, who, tags, acct)
+    # The caller by identity: hashing a Principal costs more than the rest of the key. Safe because the plan
+    # holds the caller, so its id cannot be reused while the entry lives; an equal caller in another object
+    # gets a plan of its own.
+    key = (action_l, req.resource, id(who), tags, acct)
     plans = ps._plans
     got: Plan | None = plans.get(key)
-    if got is None:
+    if got is None or got.who is not who:
         if len(plans) > _PLAN_LIMIT:
             plans.clear()
         got = plans[key] = _build(req, ps, action_l, acct)
@@ -105,11 +114,15 @@ def _build(req: Request, ps: PolicySet, action_l: str, acct: str | None) -> Plan
     if ps.session:
         group(SESSION, Layer.SESSION_POLICY, ps.session)
     steps: list[_Group] = []
+    fast_steps: list[tuple[int, bool, Any, tuple[Any, ...]]] = []
+    explain_steps: list[tuple[int, bool, Any, tuple[Any, ...]]] = []
     position = 0
-    for kind, layer, cands in groups:
+    for g, (kind, layer, cands) in enumerate(groups):
         out: list[_Step] = []
         for bit, deny, dyn, tests, ref, st in cands:
             out.append((bit, deny, dyn, tests, 1 << position, ref, st))
+            fast_steps.append(((DENIED if deny else bit) << (4 * g), deny, dyn, tests))
+            explain_steps.append((1 << position, deny, dyn, tests))
             position += 1
         steps.append((kind, layer, tuple(out)))
     base = dict(principal_context(who, tuple(who.tags.items()) if who.tags else ()))
@@ -121,6 +134,9 @@ def _build(req: Request, ps: PolicySet, action_l: str, acct: str | None) -> Plan
         base["kms:calleraccount"] = (who.account,)
     return Plan(
         groups=tuple(steps),
+        fast_steps=tuple(fast_steps),
+        explain_steps=tuple(explain_steps),
+        who=who,
         base=base,
         key=is_kms_key(req.action, resource),
         # A resource whose owner is unknown is decided as the caller's own account (request.is_same_account).
@@ -156,41 +172,32 @@ def _grant_bits(plan: Plan, req: Request, ps: PolicySet, action_l: str, ctx: Con
 
 
 def decide_fast(req: Request, ps: PolicySet, action_l: str) -> Decision:
-    """The decision without reasons: stops testing a statement's conditions once they cannot change it."""
+    """The decision without reasons: skips a statement once it cannot change the outcome (an allow of the same
+    kind already applies in its group, or a Deny applies anywhere)."""
     plan = plan_for(req, ps, action_l)
     ctx = context_of(plan, req)
     resource = req.resource
-    outcome: list[int] = []
-    denied_any = False
-    for _, _, steps in plan.groups:
-        allow = 0
-        denied = False
-        for bit, deny, dyn, tests, _, _, _ in steps:
-            if deny:
-                if denied:
-                    continue
-            elif denied_any or allow & bit:
-                # Another allow of the same kind already applies, or a Deny decides: this one changes nothing.
-                continue
-            if dyn is not None and not resource_matches(dyn, resource, ctx):
-                continue
-            for test in tests:
-                if not test(ctx):
-                    break
-            else:
-                if deny:
-                    denied = denied_any = True
-                else:
-                    allow |= bit
-        outcome.append(allow | DENIED if denied else allow)
+    outcome = 0  # four bits a group: its allow bits and DENIED
+    denied = False
+    for mark, deny, dyn, tests in plan.fast_steps:
+        if outcome & mark or (denied and not deny):
+            continue
+        if dyn is not None and not resource_matches(dyn, resource, ctx):
+            continue
+        for test in tests:
+            if not test(ctx):
+                break
+        else:
+            outcome |= mark
+            denied = denied or deny
     grants = 0
-    if plan.key and ps.grants and not denied_any:
+    if plan.key and ps.grants and not denied:
         grants = _grant_bits(plan, req, ps, action_l, ctx)
-    outcome.append(grants)
-    memo_key = tuple(outcome)
+    memo_key = (outcome, grants)
     got = plan.fast.get(memo_key)
     if got is None:
-        got = _conclude_outcome(plan, memo_key, action_l, None)
+        groups = tuple((outcome >> (4 * g)) & 15 for g in range(len(plan.groups)))
+        got = _conclude_outcome(plan, (*groups, grants), action_l, None)
         if len(plan.fast) > _MEMO_LIMIT:
             plan.fast.clear()
         plan.fast[memo_key] = got
@@ -255,16 +262,15 @@ def decide_explained(req: Request, ps: PolicySet, action_l: str) -> Decision:
     resource = req.resource
     held = 0
     denied = False
-    for _, _, steps in plan.groups:
-        for _, deny, dyn, tests, flag, _, _ in steps:
-            if dyn is not None and not resource_matches(dyn, resource, ctx):
-                continue
-            for test in tests:
-                if not test(ctx):
-                    break
-            else:
-                held |= flag
-                denied = denied or deny
+    for flag, deny, dyn, tests in plan.explain_steps:
+        if dyn is not None and not resource_matches(dyn, resource, ctx):
+            continue
+        for test in tests:
+            if not test(ctx):
+                break
+        else:
+            held |= flag
+            denied = denied or deny
     matched: list[tuple[Any, Any]] = []
     if plan.key and ps.grants and not denied:
         matched = grants_for(
