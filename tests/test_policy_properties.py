@@ -321,7 +321,8 @@ def decide_both(req: Request, ps: PolicySet) -> tuple[Decision, Decision]:
     explained paths must give the same verdict and layers, and the explained path (compiled, its near misses
     found when read) must equal the scan in every part: deciding statements, partial ones, assumptions and
     near misses. A second decision against the same set (served from the plan's memo) and one against a
-    copy of the set (planned afresh) must be the same again."""
+    copy of the set (a new PolicySet of the same policies, as the world makes for every request) must be the
+    same again."""
     fast = authorize(req, ps)
     full = authorize(req, ps, explain=True)
     reference = authorize_by_scan(req, ps)

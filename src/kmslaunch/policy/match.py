@@ -95,10 +95,11 @@ def notprincipal_lacks_account(spec: PrincipalSpec, who: Principal) -> bool:
 
 @dataclass(slots=True)
 class Scan:
-    """What one policy contributed: matching Allow statements (with how the principal matched) and Denies."""
+    """What one policy contributed: matching Allow statements (with how the principal matched, as a bit) and
+    Denies, each with how reasons name it."""
 
-    allows: list[tuple[Statement, PrincipalMatch]] = field(default_factory=list)
-    denies: list[Statement] = field(default_factory=list)
+    allows: list[tuple[Statement, int, StatementRef]] = field(default_factory=list)
+    denies: list[tuple[Statement, StatementRef]] = field(default_factory=list)
 
 
 def scan_explain(
@@ -114,7 +115,7 @@ def scan_explain(
 ) -> None:
     """Every statement of ``policy`` against the request: those that apply go to ``out``, those that fail on
     exactly one element to ``near``. The static elements are matched once per (action, principal, resource)."""
-    for st, pm, static, dynamic in _static_scan(policy, action, action_l, resource, who, has_boundary):
+    for st, bit, static, dynamic, sref in _static_scan(policy, action, action_l, resource, who, has_boundary):
         misses = list(static)
         if dynamic and not _resource_matches(st, resource, ctx):
             misses.append(Mismatch(Element.RESOURCE, tuple(p.text for p in st.resources), (resource,)))
@@ -129,16 +130,17 @@ def scan_explain(
                     break
         if not misses:
             if st.effect is Effect.DENY:
-                out.denies.append(st)
+                out.denies.append((st, sref))
             else:
-                out.allows.append((st, pm))
+                out.allows.append((st, bit, sref))
         elif len(misses) == 1:
-            near.append(NearMiss(ref(policy, st), misses[0]))
+            near.append(NearMiss(sref, misses[0]))
 
 
-# A statement that may apply or be a near miss: how the principal matched, the static elements it fails (at most
-# one), and whether its resource must still be matched per request (policy variables).
-_Static = tuple[Statement, PrincipalMatch, tuple[Mismatch, ...], bool]
+# A statement that may apply or be a near miss: how the principal matched (as a bit), the static elements it
+# fails (at most one), whether its resource must still be matched per request (policy variables), and how
+# reasons name it.
+_Static = tuple[Statement, int, tuple[Mismatch, ...], bool, StatementRef]
 
 
 def _static_scan(
@@ -170,7 +172,7 @@ def _static_scan(
                 listed = ("*",) if p.wildcard else p.aws + p.service + p.federated
                 misses.append(Mismatch(Element.PRINCIPAL, listed, (who.arn,)))
         if len(misses) <= 1:
-            out.append((st, pm, tuple(misses), dynamic))
+            out.append((st, BIT.get(pm, 0), tuple(misses), dynamic, ref(policy, st)))
     cache = policy._static_scans
     if len(cache) > _CANDIDATE_CACHE_LIMIT:
         cache.clear()

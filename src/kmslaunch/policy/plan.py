@@ -56,7 +56,6 @@ class Plan:
     # shifted to its group's four bits of the outcome; for the explained path, 1 << its position.
     fast_steps: tuple[tuple[int, bool, Any, tuple[Any, ...]], ...]
     explain_steps: tuple[tuple[int, bool, Any, tuple[Any, ...]], ...]
-    who: Principal  # held so that the plans' key can use its identity
     base: dict[str, tuple[str, ...]]  # the context keys derived from the caller and the resource
     key: bool  # a request on a KMS key
     same_account: bool
@@ -69,21 +68,59 @@ class Plan:
 
 
 def plan_for(req: Request, ps: PolicySet, action_l: str) -> Plan:
-    """The plan of this request against this policy set, built on first use and cached on the set."""
+    """The plan of this request against this policy set, built on first use and cached on the set (and for
+    sets made anew from the same policies, in ``_SHARED``)."""
     who = req.principal
     tags = tuple(who.tags.items()) if who.tags else ()
     acct = owner_account(req, ps)
-    # The caller by identity: hashing a Principal costs more than the rest of the key. Safe because the plan
-    # holds the caller, so its id cannot be reused while the entry lives; an equal caller in another object
-    # gets a plan of its own.
+    # The caller by identity: hashing a Principal costs more than the rest of the key. Safe because the entry
+    # holds the caller, so its id cannot be reused while the entry lives.
     key = (action_l, req.resource, id(who), tags, acct)
     plans = ps._plans
-    got: Plan | None = plans.get(key)
-    if got is None or got.who is not who:
-        if len(plans) > _PLAN_LIMIT:
-            plans.clear()
-        got = plans[key] = _build(req, ps, action_l, acct)
-    return got
+    entry = plans.get(key)
+    if entry is not None and entry[0] is who:
+        plan: Plan = entry[1]
+        return plan
+    plan = _shared_plan(req, ps, action_l, tags, acct)
+    if len(plans) > _PLAN_LIMIT:
+        plans.clear()
+    plans[key] = (who, plan)
+    return plan
+
+
+# Plans by the identity of the policies and grants they were compiled from. The world makes a new PolicySet for
+# every request, from the same Policy objects until a document changes; without this, each such request would
+# compile its plan again, which costs several decisions. Each entry holds the set it was built from, so the
+# objects whose ids make its key stay alive and no other object can take their ids: a key that matches names
+# the same policies. Bounded; a cache only, never consulted for anything but a plan.
+_SHARED: dict[tuple[object, ...], tuple[PolicySet, Plan]] = {}
+_SHARED_LIMIT = 4096
+
+
+def _shared_plan(req: Request, ps: PolicySet, action_l: str, tags: tuple[object, ...], acct: str | None) -> Plan:
+    parts = (
+        tuple(map(id, ps.identity)),
+        id(ps.resource),
+        id(ps.boundary),
+        tuple(map(id, ps.session)),
+        tuple(tuple(map(id, level)) for level in ps.scps),
+        tuple(tuple(map(id, level)) for level in ps.rcps),
+        tuple(map(id, ps.grants)),
+        id(ps.vpc_endpoint),
+        ps.resource_account,
+        ps.key_managed_by_aws,
+        ps.organization,
+        ps.resource_policy_required,
+    )
+    key = (parts, action_l, req.resource, req.principal, tags, acct)
+    entry = _SHARED.get(key)
+    if entry is not None:
+        return entry[1]
+    plan = _build(req, ps, action_l, acct)
+    if len(_SHARED) > _SHARED_LIMIT:
+        _SHARED.clear()
+    _SHARED[key] = (ps, plan)
+    return plan
 
 
 def _build(req: Request, ps: PolicySet, action_l: str, acct: str | None) -> Plan:
@@ -136,7 +173,6 @@ def _build(req: Request, ps: PolicySet, action_l: str, acct: str | None) -> Plan
         groups=tuple(steps),
         fast_steps=tuple(fast_steps),
         explain_steps=tuple(explain_steps),
-        who=who,
         base=base,
         key=is_kms_key(req.action, resource),
         # A resource whose owner is unknown is decided as the caller's own account (request.is_same_account).

@@ -18,7 +18,7 @@ from kmslaunch.policy.conclude import (
     order_near_misses,
 )
 from kmslaunch.policy.decision import Decision, Layer, NearMiss, NearMisses, StatementRef, Verdict
-from kmslaunch.policy.match import BIT, Scan, denies_by_assumption, grants_for, ref, scan_explain
+from kmslaunch.policy.match import BIT, Scan, denies_by_assumption, grants_for, scan_explain
 from kmslaunch.policy.model import Effect, Policy
 from kmslaunch.policy.principals import PrincipalType
 from kmslaunch.policy.request import (
@@ -53,20 +53,19 @@ def authorize_by_scan(req: Request, ps: PolicySet, ctx: dict[str, tuple[str, ...
     def scan(policy: Policy, layer: Layer, resource_side: bool = False) -> tuple[int, list[StatementRef]]:
         out = Scan()
         scan_explain(policy, action_l, req.action, req.resource, who, ctx, out, near, hb)
-        for d in out.denies:
+        for d, dref in out.denies:
             if layer not in deny_layers:
                 deny_layers.append(layer)
-            refs.deny.append(ref(policy, d))
+            refs.deny.append(dref)
             if not denies_by_assumption(d, who, hb):
                 refs.denies_documented += 1
         bits = 0
         allowed: list[StatementRef] = []
-        for st, pm in out.allows:
-            bits |= BIT[pm]
-            statement = ref(policy, st)
+        for st, bit, statement in out.allows:
+            bits |= bit
             allowed.append(statement)
             if resource_side:
-                refs.resource.setdefault(BIT[pm], []).append(statement)
+                refs.resource.setdefault(bit, []).append(statement)
                 if st.principal is not None and (st.principal.wildcard or st.not_principal):
                     refs.star.append(statement)
         return bits, allowed
