@@ -29,6 +29,7 @@ from kmslaunch.policy.request import (
     owner_account,
     principal_context,
     rcps_apply,
+    resource_account,
     scps_apply,
 )
 from kmslaunch.policy.scan import authorize_by_scan
@@ -71,20 +72,23 @@ def plan_for(req: Request, ps: PolicySet, action_l: str) -> Plan:
     """The plan of this request against this policy set, built on first use and cached on the set (and for
     sets made anew from the same policies, in ``_SHARED``)."""
     who = req.principal
-    tags = tuple(who.tags.items()) if who.tags else ()
-    acct = owner_account(req, ps)
-    # The caller by identity: hashing a Principal costs more than the rest of the key. Safe because the entry
-    # holds the caller, so its id cannot be reused while the entry lives.
-    key = (action_l, req.resource, id(who), tags, acct)
+    acct = ps.resource_account or resource_account(req.resource)
+    if acct is None and req.context:
+        acct = owner_account(req, ps)
+    # The caller by identity: hashing a Principal costs more than the rest of the decision's look-ups. Safe
+    # because the entry holds the caller, so its id cannot be reused while the entry lives. Its tags (which
+    # Principal's equality leaves out, and which give aws:PrincipalTag/*) are compared, not hashed.
+    key = (action_l, req.resource, id(who), acct)
     plans = ps._plans
     entry = plans.get(key)
-    if entry is not None and entry[0] is who:
-        plan: Plan = entry[1]
+    if entry is not None and entry[0] is who and entry[1] == who.tags:
+        plan: Plan = entry[2]
         return plan
+    tags = tuple(who.tags.items()) if who.tags else ()
     plan = _shared_plan(req, ps, action_l, tags, acct)
     if len(plans) > _PLAN_LIMIT:
         plans.clear()
-    plans[key] = (who, plan)
+    plans[key] = (who, dict(who.tags), plan)
     return plan
 
 
