@@ -202,6 +202,17 @@ def context_of(plan: Plan, req: Request) -> dict[str, tuple[str, ...]]:
     return ctx
 
 
+def _prepare(req: Request, ps: PolicySet, action_l: str) -> tuple[Plan, dict[str, tuple[str, ...]]]:
+    """The plan and the context, in one call on the hot path (``plan_for`` and ``context_of``)."""
+    plan = plan_for(req, ps, action_l)
+    ctx = plan.base.copy()
+    if req.encryption_context:
+        return plan, context_of(plan, req)
+    if req.context:
+        ctx.update(req.context)
+    return plan, ctx
+
+
 def _grant_bits(plan: Plan, req: Request, ps: PolicySet, action_l: str, ctx: Context) -> int:
     bits = 0
     for _, pm in grants_for(
@@ -214,8 +225,7 @@ def _grant_bits(plan: Plan, req: Request, ps: PolicySet, action_l: str, ctx: Con
 def decide_fast(req: Request, ps: PolicySet, action_l: str) -> Decision:
     """The decision without reasons: skips a statement once it cannot change the outcome (an allow of the same
     kind already applies in its group, or a Deny applies anywhere)."""
-    plan = plan_for(req, ps, action_l)
-    ctx = context_of(plan, req)
+    plan, ctx = _prepare(req, ps, action_l)
     resource = req.resource
     outcome = 0  # four bits a group: its allow bits and DENIED
     denied = False
@@ -297,8 +307,7 @@ def _conclude_outcome(plan: Plan, outcome: tuple[int, ...], action_l: str, refs:
 
 def decide_explained(req: Request, ps: PolicySet, action_l: str) -> Decision:
     """The decision with the statements that decided it; near misses are found when first read."""
-    plan = plan_for(req, ps, action_l)
-    ctx = context_of(plan, req)
+    plan, ctx = _prepare(req, ps, action_l)
     resource = req.resource
     held = 0
     denied = False
