@@ -1,7 +1,8 @@
 """Warm authorization decisions per second, one thread, for a realistic KMS CreateGrant request.
 
-Run by hand: ``.venv/bin/python bench/bench_authorize.py`` (``--profile`` adds a cProfile of the fast path;
-``-n`` sets the iterations per repetition). See bench/README.md for what the figures mean.
+Run by hand: ``.venv/bin/python bench/bench_authorize.py`` (``--profile`` adds a cProfile of both paths;
+``-n`` sets the iterations per repetition; ``--against DIR`` times another checkout's ``src`` in a child
+process, alternating repetitions with this one). See bench/README.md for what the figures mean.
 
 The request is what EC2 sends when it attaches an encrypted EBS volume for a role session: kms:CreateGrant
 through EC2 (kms:ViaService, kms:GrantIsForAWSResource), decided against a six-statement customer key policy,
@@ -12,11 +13,15 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import json
+import os
 import pstats
+import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from kmslaunch.policy.evaluate import PolicySet, Request, authorize
@@ -301,12 +306,111 @@ def dict_lookups() -> int:
     return hits
 
 
+BASELINE = "baseline: json.dumps(request)"
+FAST = "authorize (no reasons)"
+EXPLAIN = "authorize (explain=True)"
+NEAR = "explain=True + near_misses read"
+CEDAR = "cedarpy is_authorized_batch"
+TARGETS = {FAST: 150_000, EXPLAIN: 30_000}
+CEDAR_FACTOR = 5  # the explained path against cedarpy's batch API, in the same run
+
+
+def kmslaunch_rows() -> list[tuple[str, Callable[[], object]]]:
+    """The rows timed in this process and, with --against, in the other checkout's."""
+    req, ps, _ = load_request(REQUEST, "bench")
+
+    def run_fast(req: Request = req, ps: PolicySet = ps) -> object:
+        return authorize(req, ps)
+
+    def run_explain(req: Request = req, ps: PolicySet = ps) -> object:
+        return authorize(req, ps, explain=True)
+
+    def run_near(req: Request = req, ps: PolicySet = ps) -> object:
+        return authorize(req, ps, explain=True).near_misses
+
+    # As the world decides (world/authz.py): a new PolicySet of the same Policy objects for every request.
+    parts = {f.name: getattr(ps, f.name) for f in dataclasses.fields(ps) if f.init}
+
+    def run_fresh(req: Request = req) -> object:
+        return authorize(req, PolicySet(**parts))
+
+    def run_fresh_explain(req: Request = req) -> object:
+        return authorize(req, PolicySet(**parts), explain=True)
+
+    return [
+        ("baseline: 40 dict lookups", dict_lookups),
+        (BASELINE, lambda: json.dumps(WIRE)),
+        (FAST, run_fast),
+        (EXPLAIN, run_explain),
+        (NEAR, run_near),
+        ("no reasons, new PolicySet each", run_fresh),
+        ("explain=True, new PolicySet each", run_fresh_explain),
+    ]
+
+
+def cedar_row(n: int) -> tuple[str, Callable[[], object], int] | None:
+    """cedarpy's batch API on the same policies and request (bench/cedar_equivalent.py), when installed: one
+    call decides ``batch`` requests, so the rate counts decisions, not calls."""
+    try:
+        import cedarpy  # type: ignore[import-not-found]  # noqa: PLC0415 - optional: pip install cedarpy (dev extra)
+    except ImportError:
+        return None
+    sys.path.insert(0, str(Path(__file__).parent))
+    from cedar_equivalent import cedar_policies, cedar_request  # noqa: PLC0415 - beside this script, as cedarpy
+
+    policies = cedarpy.PolicySet.from_str(cedar_policies(KEY_POLICY, IDENTITY_POLICIES, [SCP_LEVEL]))
+    entities = cedarpy.Entities.from_json_str("[]")
+    batch = [cedar_request(REQUEST)] * min(n, 1000)
+    first = cedarpy.is_authorized_batch(batch[:1], policies, entities)[0]
+    assert str(first.decision) == "Decision.Allow", first
+    return CEDAR, lambda: cedarpy.is_authorized_batch(batch, policies, entities), len(batch)
+
+
+def measure(n: int, reps: int, *, cedar: bool) -> dict[str, float]:
+    """Decisions per second of each row, best of ``reps``."""
+    rows = [(name, fn, 1) for name, fn in kmslaunch_rows()]
+    if cedar and (row := cedar_row(n)) is not None:
+        rows.append(row)
+    rates = {}
+    for name, fn, per_call in rows:
+        fn()  # warm: compiled patterns, candidate statements, plans
+        calls = max(1, n // per_call)
+        rates[name] = best_rate(fn, calls, reps) * per_call
+    return rates
+
+
+def child_rates(against: Path, n: int) -> dict[str, float]:
+    """One repetition of the kmslaunch rows in a new process that imports kmslaunch from ``against``."""
+    src = against / "src" if (against / "src" / "kmslaunch").is_dir() else against
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    out = subprocess.run(
+        [sys.executable, __file__, "--rates-json", "-n", str(n), "--reps", "1"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    rates: dict[str, float] = json.loads(out.stdout.splitlines()[-1])
+    return rates
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=20_000, help="iterations per repetition (default 20000)")
     ap.add_argument("--reps", type=int, default=5, help="repetitions; the best is reported (default 5)")
-    ap.add_argument("--profile", action="store_true", help="also profile the fast path with cProfile")
+    ap.add_argument("--profile", action="store_true", help="also profile both paths with cProfile")
+    ap.add_argument(
+        "--against",
+        type=Path,
+        metavar="DIR",
+        help="also time the kmslaunch in DIR (a checkout, or DIR/src holding kmslaunch), alternating repetitions",
+    )
+    ap.add_argument("--rates-json", action="store_true", help=argparse.SUPPRESS)  # the child of --against
     args = ap.parse_args(argv)
+
+    if args.rates_json:
+        print(json.dumps(measure(args.n, args.reps, cedar=False)))
+        return 0
 
     req, ps, warnings = load_request(REQUEST, "bench")
     fast = authorize(req, ps)
@@ -321,38 +425,53 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(warnings)} warnings"
     )
     print(f"decision: {fast.verdict.value}; decided by: {', '.join(r.statement for r in full.decided_by)}")
-    print(f"python {sys.version.split()[0]}, best of {args.reps} x {args.n} iterations, one thread\n")
+    print(f"near misses: {len(full.near_misses)}")
+    print(f"python {sys.version.split()[0]}, best of {args.reps} x {args.n} iterations, one thread")
+    if args.against:
+        print(f"against: {args.against} (in a child process, repetitions alternating with this one)")
+    print()
 
-    def run_fast(req: Request = req, ps: PolicySet = ps) -> object:
-        return authorize(req, ps)
+    mine: dict[str, float] = {}
+    theirs: dict[str, float] = {}
+    for _ in range(args.reps):
+        # Alternate, so that a burst of load on the shared machine hits both sides alike.
+        if args.against:
+            for k, v in child_rates(args.against, args.n).items():
+                theirs[k] = max(theirs.get(k, 0.0), v)
+        for k, v in measure(args.n, 1, cedar=True).items():
+            mine[k] = max(mine.get(k, 0.0), v)
 
-    def run_explain(req: Request = req, ps: PolicySet = ps) -> object:
-        return authorize(req, ps, explain=True)
-
-    rows = [
-        ("baseline: 40 dict lookups", dict_lookups),
-        ("baseline: json.dumps(request)", lambda: json.dumps(WIRE)),
-        ("authorize (no reasons)", run_fast),
-        ("authorize (explain=True)", run_explain),
-    ]
-    rates = {name: best_rate(fn, args.n, args.reps) for name, fn in rows}
-    base = rates["baseline: json.dumps(request)"]
-    print(f"{'what':<32}{'per second':>14}{'µs each':>10}{'vs json.dumps':>15}")
-    for name, rate in rates.items():
-        print(f"{name:<32}{rate:>14,.0f}{1e6 / rate:>10.2f}{rate / base:>15.2f}")
-    target = 100_000
-    got = rates["authorize (no reasons)"]
-    verdict = "meets" if got >= target else "is below"
-    print(f"\nauthorize without reasons {verdict} the target of {target:,}/s ({got / target:.0%} of it)")
+    base = mine[BASELINE]
+    header = f"{'what':<34}{'per second':>14}{'µs each':>10}{'vs json.dumps':>15}"
+    if args.against:
+        header += f"{'against':>12}{'speed-up':>10}"
+    print(header)
+    for name, rate in mine.items():
+        line = f"{name:<34}{rate:>14,.0f}{1e6 / rate:>10.2f}{rate / base:>15.2f}"
+        if name in theirs:
+            line += f"{theirs[name]:>12,.0f}{rate / theirs[name]:>9.2f}x"
+        print(line)
+    print()
+    for name, target in TARGETS.items():
+        got = mine[name]
+        verdict = "meets" if got >= target else "is below"
+        print(f"{name} {verdict} the target of {target:,}/s ({got / target:.0%} of it)")
+    if CEDAR in mine:
+        ratio = mine[EXPLAIN] / mine[CEDAR]
+        verdict = "meets" if ratio >= CEDAR_FACTOR else "is below"
+        print(f"{EXPLAIN} is {ratio:.1f}x cedarpy's batch API: {verdict} the target of {CEDAR_FACTOR}x")
+    else:
+        print("cedarpy is not installed (pip install cedarpy): no Cedar row")
 
     if args.profile:
-        prof = cProfile.Profile()
-        prof.enable()
-        for _ in range(args.n):
-            authorize(req, ps)
-        prof.disable()
-        print(f"\ncProfile of {args.n} fast-path decisions (by own time):")
-        pstats.Stats(prof).strip_dirs().sort_stats("tottime").print_stats(15)
+        for title, explain in (("fast-path", False), ("explained", True)):
+            prof = cProfile.Profile()
+            prof.enable()
+            for _ in range(args.n):
+                authorize(req, ps, explain=explain)
+            prof.disable()
+            print(f"\ncProfile of {args.n} {title} decisions (by own time):")
+            pstats.Stats(prof).strip_dirs().sort_stats("tottime").print_stats(15)
     return 0
 
 

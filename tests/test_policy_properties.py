@@ -16,6 +16,7 @@ The examples per test are kept small so the whole file runs in a few seconds; ra
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -35,6 +36,7 @@ from kmslaunch.policy.model import Policy, PolicyType
 from kmslaunch.policy.parse import parse_policy
 from kmslaunch.policy.principals import parse_principal
 from kmslaunch.policy.requestfile import load_request
+from kmslaunch.policy.scan import authorize_by_scan
 from kmslaunch.policy.wildcard import glob_match
 
 
@@ -315,11 +317,29 @@ ASSUMPTION_IDS = {a.id for a in ASSUMPTIONS}
 
 
 def decide_both(req: Request, ps: PolicySet) -> tuple[Decision, Decision]:
-    """Decide twice; the fast path and the explained path must give the same verdict and layers."""
+    """Decide with the plain path, the explained path and the statement-by-statement scan: the plain and
+    explained paths must give the same verdict and layers, and the explained path (compiled, its near misses
+    found when read) must equal the scan in every part: deciding statements, partial ones, assumptions and
+    near misses. A second decision against the same set (served from the plan's memo) and one against a
+    copy of the set (a new PolicySet of the same policies, as the world makes for every request) must be the
+    same again."""
     fast = authorize(req, ps)
     full = authorize(req, ps, explain=True)
+    reference = authorize_by_scan(req, ps)
     assert fast.verdict is full.verdict, (fast, full)
     assert fast.denied_by == full.denied_by, (fast, full)
+    assert not full.near.computed or full.near_misses == ()  # found when read, not before
+    assert (full.verdict, full.denied_by, full.decided_by) == (
+        reference.verdict,
+        reference.denied_by,
+        reference.decided_by,
+    ), (full, reference)
+    assert (full.partial, full.assumptions) == (reference.partial, reference.assumptions), (full, reference)
+    assert full.near_misses == reference.near_misses, (full.near_misses, reference.near_misses)
+    assert full == reference
+    again, fresh = authorize(req, ps, explain=True), authorize(req, dataclasses.replace(ps), explain=True)
+    assert again == full == fresh, (again, full, fresh)
+    assert authorize(req, ps) == fast == authorize(req, dataclasses.replace(ps))
     assert full.explained and not fast.explained
     assert not fast.decided_by and not fast.near_misses and not fast.assumptions
     assert set(full.assumptions) <= ASSUMPTION_IDS, full.assumptions
@@ -465,6 +485,9 @@ CONTEXT_CHOICES = {
     "kms:viaservice": ("ec2.us-east-1.amazonaws.com", "s3.us-east-1.amazonaws.com"),
     "kms:grantisforawsresource": ("true", "false"),
 }
+OTHER_CONTEXTS = st.fixed_dictionaries(
+    {}, optional={k: st.sampled_from(v).map(lambda x: (x,)) for k, v in CONTEXT_CHOICES.items()}
+)
 
 
 @st.composite
@@ -571,6 +594,18 @@ LAW = runs(150)
 @given(scenarios())
 def test_fast_and_explained_paths_agree(data: dict[str, Any]) -> None:
     decide_both(*load(data))
+
+
+@LAW
+@given(scenarios(), st.lists(OTHER_CONTEXTS, min_size=1, max_size=4))
+def test_one_policy_set_decides_each_context_on_its_own(
+    data: dict[str, Any], contexts: list[dict[str, tuple[str, ...]]]
+) -> None:
+    # The plan and its memo are kept on the policy set by caller, action and resource: requests that differ
+    # only in their condition keys share them, and each must still be decided on its own keys.
+    req, ps = load(data)
+    for ctx in [*contexts, dict(req.context), *contexts]:
+        decide_both(dataclasses.replace(req, context=ctx), ps)
 
 
 @LAW
@@ -702,3 +737,32 @@ def test_encryption_context_given_as_a_number_meets_a_grant_constraint(value: ob
     }
     fast, _ = decide_both(*load(data))
     assert fast.allowed
+
+
+def test_near_misses_are_found_when_read_and_survive_a_copy() -> None:
+    # A statement that fails on its condition alone is a near miss; finding it waits for the first read.
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "OnlyFromTheOffice",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}},
+            }
+        ],
+    }
+    ps = PolicySet(identity=(parse_policy(doc, PolicyType.IDENTITY, "office"),))
+    req = SIMPLE_REQUESTS[0]  # kms:Decrypt from 10.1.2.3
+    d = authorize(req, ps, explain=True)
+    assert d.verdict is Verdict.IMPLICIT_DENY and not d.near.computed
+    copied = copy.deepcopy(d)
+    (near,) = d.near_misses
+    assert d.near.computed and copied == d and copied.near_misses == (near,)
+    assert (near.statement.statement, near.mismatch.key, near.mismatch.actual) == (
+        "OnlyFromTheOffice",
+        "aws:SourceIp",
+        ("10.1.2.3",),
+    )
+    assert d.to_json()["near_misses"] == [near.to_json()]

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import operator
 from dataclasses import dataclass, field
 
 from kmslaunch.policy.errors import Issue, error, warning
@@ -224,7 +226,21 @@ def _shape(key: str, negated: bool, op: _Op, static: Matcher | None, binder: Bin
     return _static_test(key, missing, shape, static)
 
 
+def _members(m: Matcher) -> frozenset[str] | None:
+    """The policy's values when ``m`` is plain membership (StringEquals, StringLike without wildcards): the
+    quantifiers are then set operations, done in C."""
+    if isinstance(m, functools.partial) and m.func is operator.eq and len(m.args) == 1 and not m.keywords:
+        return frozenset(m.args) if isinstance(m.args[0], str) else None
+    owner = getattr(m, "__self__", None)
+    if isinstance(owner, frozenset) and getattr(m, "__name__", "") == "__contains__":
+        return owner
+    return None
+
+
 def _static_test(key: str, missing: bool, shape: str, m: Matcher) -> Test:
+    members = _members(m)
+    if members is not None:
+        return _member_test(key, missing, shape, members)
     if shape == "any":
 
         def test(ctx: Context) -> bool:
@@ -272,6 +288,36 @@ def _static_test(key: str, missing: bool, shape: str, m: Matcher) -> Test:
     return test
 
 
+def _member_test(key: str, missing: bool, shape: str, members: frozenset[str]) -> Test:
+    """As ``_static_test`` for a matcher that is membership in ``members``."""
+    isdisjoint, issuperset = members.isdisjoint, members.issuperset
+    if shape == "any":
+
+        def test(ctx: Context) -> bool:
+            vals = ctx.get(key)
+            return missing if vals is None else not isdisjoint(vals)
+
+    elif shape == "none":
+
+        def test(ctx: Context) -> bool:
+            vals = ctx.get(key)
+            return missing if vals is None else isdisjoint(vals)
+
+    elif shape == "all":
+
+        def test(ctx: Context) -> bool:
+            vals = ctx.get(key)
+            return missing if vals is None else issuperset(vals)
+
+    else:
+
+        def test(ctx: Context) -> bool:
+            vals = ctx.get(key)
+            return missing if vals is None else not issuperset(vals)
+
+    return test
+
+
 def _bound_test(key: str, missing: bool, shape: str, binder: Binder) -> Test:
     """Policy values with variables: resolve them against this request, then quantify as above."""
 
@@ -281,12 +327,24 @@ def _bound_test(key: str, missing: bool, shape: str, binder: Binder) -> Test:
             return missing
         m = binder(ctx)
         if shape == "any":
-            return any(m(v) for v in vals)
+            for v in vals:  # noqa: SIM110 - a plain loop is faster than any() over a generator
+                if m(v):
+                    return True
+            return False
         if shape == "none":
-            return not any(m(v) for v in vals)
+            for v in vals:  # noqa: SIM110 - as above
+                if m(v):
+                    return False
+            return True
         if shape == "all":
-            return all(m(v) for v in vals)
-        return not all(m(v) for v in vals)
+            for v in vals:  # noqa: SIM110 - as above
+                if not m(v):
+                    return False
+            return True
+        for v in vals:  # noqa: SIM110 - as above
+            if not m(v):
+                return True
+        return False
 
     return test
 

@@ -5,7 +5,8 @@ layers that refused, and the near misses. Nothing here formats text: ``kmslaunch
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from kmslaunch.policy.model import Effect, PolicyType
 
@@ -103,19 +104,70 @@ class Layer(enum.Enum):
     VPC_ENDPOINT_POLICY = "vpc-endpoint-policy"
 
 
+class NearMisses:
+    """A decision's near misses, computed on first read and then kept.
+
+    Finding near misses means looking at every statement of every policy, most of them far from applying:
+    that costs ten times the decision itself, and most explained decisions are read only for their verdict
+    and deciding statements. The value is the same whenever it is read, so a Decision holding this stays an
+    immutable value; equality and hashing compare the near misses themselves.
+    """
+
+    __slots__ = ("_compute", "_value")
+
+    def __init__(self, value: tuple[NearMiss, ...] | Callable[[], tuple[NearMiss, ...]] = ()) -> None:
+        self._compute: Callable[[], tuple[NearMiss, ...]] | None
+        if callable(value):
+            self._compute, self._value = value, None
+        else:
+            self._compute, self._value = None, value
+
+    def get(self) -> tuple[NearMiss, ...]:
+        """The near misses, computing them the first time."""
+        value = self._value
+        if value is None:
+            assert self._compute is not None
+            value = self._value = self._compute()
+            self._compute = None
+        return value
+
+    @property
+    def computed(self) -> bool:
+        return self._value is not None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NearMisses) and self.get() == other.get()
+
+    def __hash__(self) -> int:
+        return hash(self.get())
+
+    def __repr__(self) -> str:
+        return repr(self._value) if self._value is not None else "NearMisses(<not computed>)"
+
+    def __getstate__(self) -> tuple[NearMiss, ...]:
+        # Copies and pickles carry the value, not the closure over the request.
+        return self.get()
+
+    def __setstate__(self, state: tuple[NearMiss, ...]) -> None:
+        self._compute, self._value = None, state
+
+
+NO_NEAR_MISSES = NearMisses()
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The verdict for one request.
 
     ``decided_by``: for explicitDeny the matching Deny statements; for allowed the Allow statements (and
     grants) that made the request allowed. ``denied_by``: the layers that refused (for implicitDeny, the
-    layers where an allow was missing). ``near_misses`` is filled only when reasons were asked for.
+    layers where an allow was missing). ``near_misses`` is filled only when reasons were asked for, and
+    computed when first read (``near``).
     """
 
     verdict: Verdict
     denied_by: tuple[Layer, ...] = ()
     decided_by: tuple[StatementRef, ...] = ()
-    near_misses: tuple[NearMiss, ...] = ()
     explained: bool = False
     # implicitDeny only: Allow statements that matched but were not enough (a key policy that delegates to IAM
     # when IAM does not allow, an identity allow without the key policy's). Filled only when explained.
@@ -123,6 +175,12 @@ class Decision:
     # The ids of the ``kmslaunch.assumptions`` entries the verdict rests on: choices kmslaunch made where AWS
     # documents nothing, without which the verdict could differ. Filled only when explained.
     assumptions: tuple[str, ...] = ()
+    near: NearMisses = field(default=NO_NEAR_MISSES, repr=False)
+
+    @property
+    def near_misses(self) -> tuple[NearMiss, ...]:
+        """Statements that failed on exactly one element (explained decisions only)."""
+        return self.near.get()
 
     @property
     def allowed(self) -> bool:

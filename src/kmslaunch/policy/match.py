@@ -1,8 +1,9 @@
 """Matching statements and grants to one request: Action, Resource, Principal, Condition, grantees and
 grant constraints. The evaluator (``evaluate``) combines what matches here into AWS's decision.
 
-Two ways in: ``scan_explain`` looks at every statement and records near misses; ``eval_fast`` uses the
-statements that pass the static elements for one (action, principal, resource), cached on the policy.
+Two ways in: ``scan_explain`` looks at every statement and records near misses; ``candidates`` gives the
+statements that pass the static elements for one (action, principal, resource), cached on the policy, for the
+compiled plan (``plan``) to test their conditions.
 """
 
 from __future__ import annotations
@@ -94,10 +95,11 @@ def notprincipal_lacks_account(spec: PrincipalSpec, who: Principal) -> bool:
 
 @dataclass(slots=True)
 class Scan:
-    """What one policy contributed: matching Allow statements (with how the principal matched) and Denies."""
+    """What one policy contributed: matching Allow statements (with how the principal matched, as a bit) and
+    Denies, each with how reasons name it."""
 
-    allows: list[tuple[Statement, PrincipalMatch]] = field(default_factory=list)
-    denies: list[Statement] = field(default_factory=list)
+    allows: list[tuple[Statement, int, StatementRef]] = field(default_factory=list)
+    denies: list[tuple[Statement, StatementRef]] = field(default_factory=list)
 
 
 def scan_explain(
@@ -111,12 +113,56 @@ def scan_explain(
     near: list[NearMiss],
     has_boundary: bool,
 ) -> None:
+    """Every statement of ``policy`` against the request: those that apply go to ``out``, those that fail on
+    exactly one element to ``near``. The static elements are matched once per (action, principal, resource)."""
+    for st, bit, static, dynamic, sref in _static_scan(policy, action, action_l, resource, who, has_boundary):
+        misses = list(static)
+        if dynamic and not _resource_matches(st, resource, ctx):
+            misses.append(Mismatch(Element.RESOURCE, tuple(p.text for p in st.resources), (resource,)))
+        if len(misses) > 1:
+            continue
+        for c in st.conditions:
+            if not c.holds(ctx):
+                misses.append(
+                    Mismatch(Element.CONDITION, c.values, c.actual(ctx), key=c.key, operator=c.operator, path=c.path)
+                )
+                if len(misses) > 1:
+                    break
+        if not misses:
+            if st.effect is Effect.DENY:
+                out.denies.append((st, sref))
+            else:
+                out.allows.append((st, bit, sref))
+        elif len(misses) == 1:
+            near.append(NearMiss(sref, misses[0]))
+
+
+# A statement that may apply or be a near miss: how the principal matched (as a bit), the static elements it
+# fails (at most one), whether its resource must still be matched per request (policy variables), and how
+# reasons name it.
+_Static = tuple[Statement, int, tuple[Mismatch, ...], bool, StatementRef]
+
+
+def _static_scan(
+    policy: Policy, action: str, action_l: str, resource: str, who: Principal, has_boundary: bool
+) -> tuple[_Static, ...]:
+    """The statements that can still apply or be a near miss once action, principal and (variable-free) resource
+    are matched: those failing on at most one of them, and an action only where the statement was written for
+    the action's service. Cached on the policy per (action, principal, resource)."""
+    key = (action, who.arn, who.principal_arn, has_boundary, resource)
+    got = policy._static_scans.get(key)
+    if got is not None:
+        return got
     needs_principal = policy.type in _PRINCIPAL_TYPES
+    out: list[_Static] = []
     for st in policy.statements:
         misses: list[Mismatch] = []
         if not _action_matches(st, action_l):
+            if not _same_service(st, action_l):
+                continue  # an action another service's statement was written for is no near miss
             misses.append(Mismatch(Element.ACTION, st.actions, (action,)))
-        if not _resource_matches(st, resource, ctx):
+        dynamic = any(p.template is not None for p in st.resources)
+        if not dynamic and not _resource_matches(st, resource, _EMPTY):
             misses.append(Mismatch(Element.RESOURCE, tuple(p.text for p in st.resources), (resource,)))
         pm = PrincipalMatch.PRINCIPAL
         if needs_principal:
@@ -125,20 +171,13 @@ def scan_explain(
                 p = st.principal
                 listed = ("*",) if p.wildcard else p.aws + p.service + p.federated
                 misses.append(Mismatch(Element.PRINCIPAL, listed, (who.arn,)))
-        for c in st.conditions:
-            if not c.holds(ctx):
-                misses.append(
-                    Mismatch(Element.CONDITION, c.values, c.actual(ctx), key=c.key, operator=c.operator, path=c.path)
-                )
-            if len(misses) > 1:
-                break
-        if not misses:
-            if st.effect is Effect.DENY:
-                out.denies.append(st)
-            else:
-                out.allows.append((st, pm))
-        elif len(misses) == 1 and (misses[0].element is not Element.ACTION or _same_service(st, action_l)):
-            near.append(NearMiss(ref(policy, st), misses[0]))
+        if len(misses) <= 1:
+            out.append((st, BIT.get(pm, 0), tuple(misses), dynamic, ref(policy, st)))
+    cache = policy._static_scans
+    if len(cache) > _CANDIDATE_CACHE_LIMIT:
+        cache.clear()
+    got = cache[key] = tuple(out)
+    return got
 
 
 def _same_service(st: Statement, action_l: str) -> bool:
@@ -237,17 +276,23 @@ ACCOUNT, ROLE, PRINCIPAL = 1, 2, 4  # PrincipalMatch kinds as bits of the fast p
 BIT = {PrincipalMatch.ACCOUNT: ACCOUNT, PrincipalMatch.ROLE: ROLE, PrincipalMatch.PRINCIPAL: PRINCIPAL}
 _CANDIDATE_CACHE_LIMIT = 4096
 
-# A statement that passed the static elements for one (action, principal, resource): its Effect, how the
-# principal matched (as a bit), whether the resource must still be matched per request (policy variables),
-# and its conditions.
-_Candidate = tuple[Statement, int, bool, bool, tuple[Any, ...]]
+# A statement that passed the static elements for one (action, principal, resource): how the principal matched
+# (as a bit), whether it is a Deny, the statement again when its resource must still be matched per request
+# (policy variables) else None, its conditions' compiled tests, and how reasons name it.
+Candidate = tuple[int, bool, Statement | None, tuple[Any, ...], StatementRef, Statement]
 
 
-def _candidates(policy: Policy, action_l: str, resource: str, who: Principal, has_boundary: bool) -> list[_Candidate]:
+def candidates(
+    policy: Policy, action_l: str, resource: str, who: Principal, has_boundary: bool
+) -> tuple[Candidate, ...]:
     """The statements of ``policy`` whose Action, Principal and (variable-free) Resource match this request,
     computed once per (action, principal, resource) and cached on the policy."""
+    key = (action_l, who.arn, who.principal_arn, has_boundary, resource)
+    got = policy._candidates.get(key)
+    if got is not None:
+        return got
     needs_principal = policy.type in _PRINCIPAL_TYPES
-    out: list[_Candidate] = []
+    out: list[Candidate] = []
     for st in _statements_for(policy, action_l):
         if needs_principal:
             pm = _principal_match(st, who, has_boundary)
@@ -260,36 +305,21 @@ def _candidates(policy: Policy, action_l: str, resource: str, who: Principal, ha
         if not dynamic and not _resource_matches(st, resource, _EMPTY):
             continue
         # The conditions' compiled tests, called directly: one call per condition on the hot path.
-        out.append((st, bit, st.effect is Effect.DENY, dynamic, tuple(c._test for c in st.conditions)))
+        tests = tuple(c._test for c in st.conditions)
+        out.append((bit, st.effect is Effect.DENY, st if dynamic else None, tests, ref(policy, st), st))
     cache = policy._candidates
     if len(cache) > _CANDIDATE_CACHE_LIMIT:
         cache.clear()
-    cache[(action_l, who.arn, who.principal_arn, has_boundary, resource)] = out
-    return out
+    got = cache[key] = tuple(out)
+    return got
+
+
+def resource_matches(st: Statement, resource: str, ctx: Context) -> bool:
+    """Whether the statement's Resource/NotResource covers the resource, policy variables resolved in ``ctx``."""
+    return _resource_matches(st, resource, ctx)
 
 
 _EMPTY: dict[str, tuple[str, ...]] = {}
 _PRINCIPAL_TYPES = frozenset(
     {PolicyType.KEY, PolicyType.RESOURCE, PolicyType.RCP, PolicyType.TRUST, PolicyType.VPC_ENDPOINT}
 )
-
-
-def eval_fast(
-    policy: Policy, action_l: str, resource: str, who: Principal, ctx: Context, has_boundary: bool
-) -> tuple[int, bool]:
-    """(bits of the Allow statements that apply, whether a Deny applies) for one policy."""
-    cands = policy._candidates.get((action_l, who.arn, who.principal_arn, has_boundary, resource))
-    if cands is None:
-        cands = _candidates(policy, action_l, resource, who, has_boundary)
-    allow = 0
-    for st, bit, deny, dynamic, tests in cands:
-        if dynamic and not _resource_matches(st, resource, ctx):
-            continue
-        for test in tests:
-            if not test(ctx):
-                break
-        else:
-            if deny:
-                return allow, True
-            allow |= bit
-    return allow, False

@@ -95,8 +95,15 @@ class Policy:
     statements: tuple[Statement, ...]
     warnings: tuple[Issue, ...] = ()
     # Statement indexes by lower-cased action, filled lazily by the evaluator (not part of equality).
-    _action_index: dict[str, tuple[Statement, ...]] = field(default_factory=dict, compare=False, repr=False, hash=False)
+    _action_index: dict[str, tuple[Statement, ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False, hash=False
+    )
     # Statements that pass the static elements for one (action, principal, resource): the evaluator's fast path.
-    _candidates: dict[tuple[object, ...], list[Any]] = field(
-        default_factory=dict, compare=False, repr=False, hash=False
+    _candidates: dict[tuple[object, ...], tuple[Any, ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False, hash=False
+    )
+    # Statements that can apply or be a near miss for one (action, principal, resource), with the static
+    # elements they fail: the statement-by-statement scan (``scan``) of near misses.
+    _static_scans: dict[tuple[object, ...], tuple[Any, ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False, hash=False
     )

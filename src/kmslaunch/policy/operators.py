@@ -123,17 +123,29 @@ def _string(
     if not templates:
         return static, None
     cmp = spec.cmp
+    if cmp == "like":
 
-    def bind(ctx: Context) -> Matcher:
-        if cmp == "like":
+        def bind_like(ctx: Context) -> Matcher:
             globs = [g for g in (t.resolve_glob(ctx) for t in templates) if g is not None]
             return _any_of([static, *globs])
-        texts = [x for x in (t.resolve_text(ctx) for t in templates) if x is not None]
-        if cmp == "ieq":
-            extra = frozenset(x.lower() for x in texts)
-            return lambda v: static(v) or v.lower() in extra
-        extra_eq = frozenset(texts)
-        return lambda v: static(v) or v in extra_eq
+
+        return None, bind_like
+    # The matcher by the variables' resolved values: a caller resolves the same way on every request.
+    memo: dict[tuple[str, ...], Matcher] = {}
+    base = frozenset(p.lower() for p in plain) if cmp == "ieq" else frozenset(plain)
+
+    def bind(ctx: Context) -> Matcher:
+        texts = tuple(x for x in (t.resolve_text(ctx) for t in templates) if x is not None)
+        got = memo.get(texts)
+        if got is None:
+            if cmp == "ieq":
+                lowered = base | {x.lower() for x in texts}
+                got = lambda v: v.lower() in lowered  # noqa: E731 - a closure is the compiled form
+            else:
+                got = (base | frozenset(texts)).__contains__
+            if len(memo) < 1024:
+                memo[texts] = got
+        return got
 
     return None, bind
 
