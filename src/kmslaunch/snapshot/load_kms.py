@@ -58,7 +58,7 @@ class KmsLoader(Reader):
             listed = m["KeyId"].text()
             if listed is not None and listed != key_id:
                 m["KeyId"].problem(f"{listed!r} is not the key of this directory ({key_id})")
-            key.arn = arn = m["Arn"].text() or arn
+            key.arn = arn = m["Arn"].arn() or arn
             key.account = m["AWSAccountId"].text() or account
             state = m["KeyState"].choice(_STATES)
             if state is not None:
