@@ -91,6 +91,10 @@ def _long_template_id(snap: Path) -> None:
     )
 
 
+def _key_arn_not_an_arn(snap: Path) -> None:
+    _edit(snap, f"{KEY_DIR}/describe-key.json", lambda d: {**d, "KeyMetadata": {**d["KeyMetadata"], "Arn": ACCOUNT}})
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -150,6 +154,13 @@ CASES = [
         f"{ACCOUNT}/{REGION}/ec2/describe-launch-templates.json",
         "LaunchTemplates[0].LaunchTemplateId: 'lt-00000000000000000'… (303 characters) is not a launch template id "
         "(expected lt- and 17 hex digits)",
+    ),
+    Case(
+        "key-arn-that-is-an-account-id",
+        _key_arn_not_an_arn,
+        f"{KEY_DIR}/describe-key.json",
+        "KeyMetadata.Arn: '111122223333' is not the ARN of key 3ff5ba93-a89b-4ec2-a7a8-23aefad6c857 (expected "
+        "arn:aws:kms:us-east-1:111122223333:key/3ff5ba93-a89b-4ec2-a7a8-23aefad6c857)",
     ),
 ]
 

@@ -54,7 +54,8 @@ def embedded_problem(value: Any) -> tuple[str, str] | None:
             stack.extend((item, (*steps, i)) for i, item in reversed(list(enumerate(v))))
         elif isinstance(v, str):
             text = v.strip()
-            if text[:1] not in ("{", "[") and text[:3].lower() != "%7b":
+            # What a parser would hand to json.loads: an object or array, URL-encoded or not, or a number.
+            if not text or (text[0] not in "{[-0123456789" and text[:3].lower() != "%7b"):
                 continue
             _, where, message = decode(unquote(text) if text[:3].lower() == "%7b" else text)
             if message is not None and not message.startswith("not valid JSON"):
