@@ -187,7 +187,8 @@ def test_bad_snapshot_file_exits_2_naming_file_element_and_expected(snap: Path, 
 def _request(tmp_path: Path, change: Callable[[Any], Any]) -> str:
     doc = json.loads((ROOT / "examples" / "requests" / "create-grant-no-iam.json").read_text())
     path = tmp_path / "request.json"
-    path.write_text(change(doc) if isinstance(change(doc), str) else json.dumps(change(doc)))
+    changed = change(doc)
+    path.write_text(changed if isinstance(changed, str) else json.dumps(changed))
     return str(path)
 
 
@@ -210,6 +211,11 @@ REQUESTS = [
         "policy-text-number-of-5000-digits",
         lambda d: {**d, "resource_policy": '{"Version": "2012-10-17", "Statement": [], "N": ' + "3" * 5000 + "}"},
         "resource_policy: N: a number of 5,000 digits",
+    ),
+    (
+        "resource-with-a-lone-surrogate",
+        lambda d: json.dumps(d).replace('"resource": "', '"resource": "\\ud800', 1),
+        "resource: a string with an unpaired UTF-16 surrogate (\\ud800-\\udfff): expected Unicode text",
     ),
 ]
 

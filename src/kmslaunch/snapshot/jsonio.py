@@ -20,6 +20,9 @@ MAX_DEPTH = 64
 MAX_DIGITS = 4300
 
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}:,]')
+# JSON may escape half of a UTF-16 pair alone ("\\ud800"); Python decodes it to a string no output can encode.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _LONG_NUMBER = re.compile(r"-?\d{" + str(MAX_DIGITS + 1) + ",}")
 
 
@@ -38,7 +41,33 @@ def decode(text: str) -> tuple[Any, str, str | None]:
         return None, *_too_long(text)
     if _deeper_than(value, MAX_DEPTH):
         return None, *_too_deep(text)
+    if _SURROGATE_ESCAPE.search(text):
+        lone = _lone_surrogate(value)
+        if lone is not None:
+            return (
+                None,
+                render_path(list(lone)),
+                ("a string with an unpaired UTF-16 surrogate (\\ud800-\\udfff): expected Unicode text"),
+            )
     return value, "", None
+
+
+def _lone_surrogate(value: Any) -> tuple[str | int, ...] | None:
+    """The path to a string (or object key) holding a lone surrogate, which no text output can encode."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        v, steps = stack.pop()
+        if isinstance(v, str):
+            if _SURROGATE.search(v):
+                return steps
+        elif isinstance(v, dict):
+            for k, item in v.items():
+                if _SURROGATE.search(k):
+                    return (*steps, k.encode("utf-8", "backslashreplace").decode())
+                stack.append((item, (*steps, k)))
+        elif isinstance(v, list):
+            stack.extend((item, (*steps, i)) for i, item in enumerate(v))
+    return None
 
 
 def embedded_problem(value: Any) -> tuple[str, str] | None:
