@@ -397,9 +397,11 @@ def _enumerate(
         return
     ensure_aws_ebs(work, account, region)
     keys = ebs_keys(work, account, region)
+    # The strings of each key's policy and grants, read once per key rather than once per principal.
+    per_key = {key.arn: org | key_tokens(key) for key in keys}
     region_tokens = org
     for key in keys:
-        region_tokens = region_tokens | key_tokens(key)
+        region_tokens = region_tokens | per_key[key.arn]
     image = add_image(work, account, region, name="kmslaunch-audit-unencrypted-root")
     base = {"ImageId": image.image_id, "MinCount": 1, "MaxCount": 1, "InstanceType": "t3.micro"}
     for launcher in who:
@@ -421,8 +423,7 @@ def _enumerate(
             params["BlockDeviceMappings"] = [
                 {"DeviceName": "/dev/xvda", "Ebs": {"Encrypted": True, "KmsKeyId": key.arn}}
             ]
-            tokens = org | key_tokens(key)
-            _add_as(cases, region, launcher, tokens, params, (PRINCIPAL_KEY, key.arn, key.arn))
+            _add_as(cases, region, launcher, per_key[key.arn], params, (PRINCIPAL_KEY, key.arn, key.arn))
         for lt in sorted(r.ec2.launch_templates.values(), key=lambda t: t.template_id):
             params = {"LaunchTemplate": {"LaunchTemplateId": lt.template_id, "Version": "$Default"}}
             params.update(MinCount=1, MaxCount=1)
