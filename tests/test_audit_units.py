@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from kmslaunch.audit.engine import AuditOptions, assemble, audit, audit_account
-from kmslaunch.audit.units import AuditUnit, portable, run_unit, run_units, units
+from kmslaunch.audit.engine import assemble, audit, audit_account
+from kmslaunch.audit.units import AuditOptions, AuditUnit, portable, run_unit, run_units, units
 from kmslaunch.cli.audit import audit_command
 from kmslaunch.snapshot import load_snapshot
 from kmslaunch.snapshot.save import save_snapshot
@@ -56,8 +56,8 @@ def test_an_account_is_audited_alike_whatever_was_audited_before(org_dir: Path) 
     snap = load_snapshot(org_dir)
     seed, clock = snap.world.ids.seed, snap.world.clock
     work = copy.deepcopy(snap.world)
-    forward = [audit_account(work, a, clock, seed, AuditOptions()) for a in sorted(work.accounts)]
-    backward = [audit_account(work, a, clock, seed, AuditOptions()) for a in sorted(work.accounts, reverse=True)]
+    forward = [audit_account(work, a, clock, seed) for a in sorted(work.accounts)]
+    backward = [audit_account(work, a, clock, seed) for a in sorted(work.accounts, reverse=True)]
     assert [r.to_json() for r in forward] == [r.to_json() for r in reversed(backward)]
     serial = audit(snap.world)
     assert [p.to_json() for p in assemble(snap.world, backward).paths] == [p.to_json() for p in serial.paths]
@@ -89,7 +89,7 @@ def test_run_units_reports_progress_in_order(org_dir: Path) -> None:
 def test_portable_drops_the_refused_calls(org_dir: Path) -> None:
     snap = load_snapshot(org_dir)
     account = sorted(snap.world.accounts)[0]
-    raw = audit_account(copy.deepcopy(snap.world), account, snap.world.clock, snap.world.ids.seed, AuditOptions())
+    raw = audit_account(copy.deepcopy(snap.world), account, snap.world.clock, snap.world.ids.seed)
     assert any(p.outcome.refused is not None for p in raw.paths)
     bare = portable(raw, AuditOptions())
     assert all(p.outcome.refused is None and p.outcome.located is None for p in bare.paths)

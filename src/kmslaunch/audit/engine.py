@@ -87,7 +87,7 @@ class Outcome:
     # The refused call the finding is about (not in the JSON: SARIF reads from it where the deciding statement is).
     refused: CallResult | None = field(default=None, compare=False, repr=False)
     # Where the refused call's refusal is written in the snapshot, and its action, found while the call was at
-    # hand (AuditOptions.locations), for results that cross a process without ``refused`` (audit.units).
+    # hand (units.AuditOptions.locations), for results that cross a process without ``refused``.
     located: Located | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -243,24 +243,10 @@ def ebs_keys(world: World, account: str, region: str) -> list[Key]:
     return sorted(out, key=lambda k: k.arn)
 
 
-@dataclass(frozen=True, slots=True)
-class AuditOptions:
-    """How an account is audited, for results that cross a process (``audit.units``), which keep no refused
-    call: ``locations`` finds, for each failing path, where its refusal is written (the SARIF location) while
-    the call is at hand, in the directory ``root`` (``None``: locations name files without lines, as SARIF
-    does for a snapshot that is not a directory)."""
-
-    locations: bool = False
-    root: str | None = None
-
-
-DEFAULT_OPTIONS = AuditOptions()
-
-
 @dataclass(frozen=True)
 class AccountResult:
-    """One account's launch paths (sorted), and the simulations and diagnoses it took. Plain data: it pickles
-    (the refused calls are dropped, their locations kept when asked for) and ``to_json`` gives JSON."""
+    """One account's launch paths (sorted), and the simulations and diagnoses it took; ``units.portable`` makes
+    it plain data that pickles (the refused calls dropped), and ``to_json`` gives it as JSON."""
 
     account: str
     paths: tuple[PathResult, ...]
@@ -282,7 +268,6 @@ def audit(
     snapshot: str = "",
     unknown: tuple[str, ...] = (),
     progress: Callable[[int], Any] | None = None,
-    options: AuditOptions = DEFAULT_OPTIONS,
 ) -> AuditReport:
     """Audit every launch path of ``world`` (which is not changed) and lint its key and KMS IAM policies.
 
@@ -294,7 +279,7 @@ def audit(
         progress(len(accounts))
     results = []
     for account in accounts:
-        results.append(audit_account(work, account, world.clock, world.ids.seed, options))
+        results.append(audit_account(work, account, world.clock, world.ids.seed))
         if progress is not None:
             progress(1)
     return assemble(world, results, snapshot=snapshot, unknown=unknown)
@@ -316,7 +301,7 @@ def assemble(
     )
 
 
-def audit_account(work: World, account: str, clock: Clock, seed: str, options: AuditOptions) -> AccountResult:
+def audit_account(work: World, account: str, clock: Clock, seed: str) -> AccountResult:
     """The launch paths of ``account``, simulated on ``work``, which is left as it was found.
 
     What the audit adds to the account (the unencrypted image it launches, ``aws/ebs`` where the snapshot has
@@ -331,7 +316,7 @@ def audit_account(work: World, account: str, clock: Clock, seed: str, options: A
     work_clock, work_ids = work.clock, work.ids
     work.clock, work.ids = copy.copy(clock), Ids(seed=f"{seed}/audit/{account}")
     try:
-        return _audit_account(work, account, options)
+        return _audit_account(work, account)
     finally:
         work.clock, work.ids = work_clock, work_ids
         for name, (keys, aliases, images, snaps) in saved.items():
@@ -339,7 +324,7 @@ def audit_account(work: World, account: str, clock: Clock, seed: str, options: A
             r.kms.keys, r.kms.aliases, r.ec2.images, r.ec2.snapshots = keys, aliases, images, snaps
 
 
-def _audit_account(work: World, account: str, options: AuditOptions) -> AccountResult:
+def _audit_account(work: World, account: str) -> AccountResult:
     cases: dict[tuple[Any, ...], _Case] = {}
     paths: list[PathResult] = []
     org = org_tokens(work)

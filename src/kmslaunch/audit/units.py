@@ -24,7 +24,21 @@ from kmslaunch.snapshot.load import load_snapshot
 from kmslaunch.world.clock import Clock
 from kmslaunch.world.world import World
 
-from .engine import DEFAULT_OPTIONS, AccountResult, AuditOptions, Located, Outcome, PathResult, audit_account
+from .engine import AccountResult, Located, Outcome, PathResult, audit_account
+
+
+@dataclass(frozen=True, slots=True)
+class AuditOptions:
+    """How an account is audited, for results that cross a process , which keep no refused
+    call: ``locations`` finds, for each failing path, where its refusal is written (the SARIF location) while
+    the call is at hand, in the directory ``root`` (``None``: locations name files without lines, as SARIF
+    does for a snapshot that is not a directory)."""
+
+    locations: bool = False
+    root: str | None = None
+
+
+DEFAULT_OPTIONS = AuditOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +81,7 @@ def prime(snapshot: str, world: World) -> None:
 def run_unit(unit: AuditUnit) -> AccountResult:
     """Audit one account; the result pickles (refused calls dropped, their locations kept when asked for)."""
     loaded = _load(unit.snapshot)
-    return portable(audit_account(loaded.world, unit.account, loaded.clock, loaded.seed, unit.options), unit.options)
+    return portable(audit_account(loaded.world, unit.account, loaded.clock, loaded.seed), unit.options)
 
 
 def portable(result: AccountResult, options: AuditOptions) -> AccountResult:

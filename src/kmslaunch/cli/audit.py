@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-from kmslaunch.audit.engine import AuditOptions, assemble, audit
+from kmslaunch.audit.engine import assemble, audit
 from kmslaunch.audit.html import render_html
 from kmslaunch.audit.render import render_markdown, render_sarif, render_text, to_json
-from kmslaunch.audit.units import prime, run_units, units
+from kmslaunch.audit.units import AuditOptions, prime, run_units, units
 from kmslaunch.cli.common import emit_json
 from kmslaunch.cli.launchopts import open_snapshot
 
