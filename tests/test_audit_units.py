@@ -13,11 +13,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from kmslaunch.audit.engine import assemble, audit, audit_account
+from kmslaunch.audit.engine import _trim_org, assemble, audit, audit_account
 from kmslaunch.audit.units import AuditOptions, AuditUnit, portable, run_unit, run_units, units
 from kmslaunch.cli.audit import audit_command
+from kmslaunch.policy.model import PolicyType
 from kmslaunch.snapshot import load_snapshot
 from kmslaunch.snapshot.save import save_snapshot
+from kmslaunch.world.documents import Document
+from kmslaunch.world.organizations import RCP, SCP, Organization, OrgPolicy
 
 ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -102,3 +105,31 @@ def test_world_copies_share_their_documents(org_dir: Path) -> None:
     copied = copy.deepcopy(world)
     twin = copied.accounts[key.account].regions[key.region].kms.keys[key.key_id]
     assert twin is not key and twin.policy is key.policy
+
+
+def test_a_slices_organization_decides_its_accounts_as_the_whole_does() -> None:
+
+    allow = Document.parse(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+        PolicyType.SCP,
+        "all",
+    )
+    org = Organization(management_account="100000000000", org_id="o-1", root_id="r-1")
+    org.policies = {"p-all": OrgPolicy("p-all", "all", SCP, allow), "p-rcp": OrgPolicy("p-rcp", "rcp", RCP, allow)}
+    org.parents = {"ou-a": "r-1", "ou-b": "r-1", "ou-c": "ou-b"}
+    org.attachments = {"r-1": ["p-all", "p-rcp"], "ou-a": ["p-all"], "ou-b": ["p-all"], "ou-c": ["p-all"]}
+    accounts = [f"{200000000000 + i:012d}" for i in range(6)]
+    for i, a in enumerate(accounts):
+        org.parents[a] = ["ou-a", "ou-c", "r-1"][i % 3]
+        org.attachments[a] = ["p-all"]
+    org.listed = {(SCP, t) for t in org.attachments} | {(RCP, "r-1")}
+    org.listed.discard((SCP, accounts[4]))  # one listing not read: unknown there
+    org.listed_type = {"p-all": SCP, "p-rcp": RCP, "p-gone": SCP}
+    for kept in ({accounts[0]}, {accounts[1], accounts[4]}, {accounts[5]}):
+        part = _trim_org(org, kept)
+        assert len(part.parents) < len(org.parents)
+        for a in kept:
+            for kind in (SCP, RCP):
+                assert part.levels(a, kind) == org.levels(a, kind)
+                assert part.gaps(a, kind) == org.gaps(a, kind)
+            assert part.in_organization(a) == org.in_organization(a)

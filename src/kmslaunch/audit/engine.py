@@ -44,6 +44,7 @@ from kmslaunch.world.cloudtrail import Trail
 from kmslaunch.world.ec2 import Ec2
 from kmslaunch.world.iam import Iam
 from kmslaunch.world.kms import AWS_EBS_ALIAS, Key, KeyManager, KeyState
+from kmslaunch.world.organizations import Organization
 from kmslaunch.world.world import Region, World
 
 from .launchers import Launcher, Tokens, key_tokens, launchers, org_tokens
@@ -513,10 +514,9 @@ def _slice(world: World, req: LaunchRequest, result: LaunchResult) -> World:
     keys, images, snapshots and templates; the accounts of the keys and snapshots the launch used; the
     organization. Instances, volumes and CloudTrail records are left out: a new launch reads none of them."""
     part = World(clock=world.clock, ids=world.ids, partition=world.partition)
-    # Documents are shared, not copied (Document.__deepcopy__): the doctor replaces a document it changes.
-    part.organization = replace(world.organization, policies=dict(world.organization.policies))
     accounts = {req.account} | {c.resource.split(":")[4] for c in result.calls if c.resource.count(":") >= 5}
     accounts |= {v.snapshot.owner for v in result.volumes if v.snapshot is not None}
+    part.organization = _trim_org(world.organization, accounts)
     for a in sorted(accounts):
         src = world.accounts.get(a)
         if src is None:
@@ -540,6 +540,27 @@ def _slice(world: World, req: LaunchRequest, result: LaunchResult) -> World:
         kms = replace(r.kms, keys=keys)
         acct.regions[req.region] = Region(req.region, kms, ec2, asg, Trail(known=r.trail.known))
     return part
+
+
+def _trim_org(org: Organization, accounts: set[str]) -> Organization:
+    """``org`` with the tree, attachments and listings of only the paths from the root to ``accounts``: the
+    doctor copies its world once per fix round, and the whole tree of a large organization would be copied each
+    time. A policy type that some listing names stays named (its being enabled is read from the listings)."""
+    targets = {t for a in accounts for t in org.path(a)}
+    listed = {(k, t) for k, t in org.listed if t in targets}
+    for kind in {k for k, _ in org.listed} - {k for k, _ in listed}:
+        listed.add(min((k, t) for k, t in org.listed if k == kind))
+    attachments = {t: list(org.attachments[t]) for t in targets if t in org.attachments}
+    attached = {p for pids in attachments.values() for p in pids}
+    return replace(
+        org,
+        parents={t: org.parents[t] for t in targets if t in org.parents},
+        # Documents are shared, not copied (Document.__deepcopy__): the doctor replaces a document it changes.
+        policies=dict(org.policies),
+        attachments=attachments,
+        listed=listed,
+        listed_type={p: k for p, k in org.listed_type.items() if p in attached},
+    )
 
 
 def _trim_iam(iam: Iam, callers: list[str]) -> Iam:
