@@ -126,7 +126,7 @@ def main() -> None:
                     f"{factor:>6g} {accounts:>8} {principals:>6} {keys:>5} {got['paths']:>7} "
                     f"{got['simulations']:>6} {got['diagnoses']:>5} {disk / 2**20:>7.1f} {workers:>2} "
                     f"{got['load_s']:>6.2f} {got['audit_s']:>7.2f} {got['audit_s'] / got['load_s']:>10.1f} "
-                    f"{peak:>7.0f} {worker:>9.0f} {max(peak, worker) / (disk / 2**20):>9.2f}"
+                    f"{peak:>7.0f} {worker:>9.0f} {max(peak, worker) / (disk / 2**20):>9.2f} {got['cpu_s']:>6.1f}"
                     + (
                         f"   speedup {baseline[int(factor * 100)] / got['audit_s']:.2f}x vs 1 worker"
                         if workers > 1 and int(factor * 100) in baseline
