@@ -1,60 +1,144 @@
-"""Time ``kmslaunch audit`` on the synthetic organization of ``make_org.py`` at 25%, 50% and 100% of its size
-(50 accounts; 2,000 principals and 500 keys at 100%), best of N, each figure also as a ratio to the time to load
-the same snapshot (measured in the same run, so the ratio holds across machines).
+"""Time ``kmslaunch audit`` on the synthetic organization of ``make_org.py`` (50 accounts, 2,000 principals and
+500 keys at factor 1) at several sizes, with its peak memory and the snapshot's size on disk.
 
-    .venv/bin/python bench/bench_audit.py [--repeat 3] [--scales 0.25,0.5,1.0]
+Each size is saved once, then audited in a process of its own per number of workers (so that each peak is that
+size's alone): the time to load the snapshot is the baseline measured in the same run, and the peak resident
+memory (``getrusage``: the process's own and, with workers, the largest worker's) is set against the snapshot's
+size on disk.
+
+    .venv/bin/python bench/bench_audit.py [--factors 1,4] [--workers 1,2] [--repeat 1]
+
+``cpu s`` is the CPU time the audit took (the workers' included): where others load the machine, the wall
+times grow with their load and this does not.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from kmslaunch.audit.engine import audit
+from kmslaunch.audit.engine import assemble, audit
+from kmslaunch.audit.units import prime, run_units, units
 from kmslaunch.snapshot.load import load_snapshot
 from kmslaunch.snapshot.save import save_snapshot
-from make_org import ACCOUNTS, KEYS, PRINCIPALS, build
+from make_org import organization
 
 
-def best(fn: Callable[[], object], repeat: int) -> float:
-    times = []
+def _disk(root: Path) -> tuple[int, int]:
+    """(bytes, files) of the snapshot's files."""
+    sizes = [p.stat().st_size for p in root.rglob("*") if p.is_file()]
+    return sum(sizes), len(sizes)
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished workers: on a machine others share, the figure that
+    their load does not change."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def child(snapshot: Path, workers: int, repeat: int) -> None:
+    """In its own process: load and audit ``snapshot`` and print the figures as JSON."""
+    best_load = best_audit = best_cpu = float("inf")
+    report = None
     for _ in range(repeat):
         t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+        snap = load_snapshot(snapshot)
+        best_load = min(best_load, time.perf_counter() - t)
+        t, cpu = time.perf_counter(), _cpu()
+        if workers > 1:
+            where = str(snapshot.resolve())
+            prime(where, snap.world)
+            report = assemble(snap.world, run_units(units(where, snap.world), workers))
+        else:
+            report = audit(snap.world)
+        best_audit = min(best_audit, time.perf_counter() - t)
+        best_cpu = min(best_cpu, _cpu() - cpu)
+    assert report is not None
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "load_s": best_load,
+                "audit_s": best_audit,
+                "cpu_s": best_cpu,
+                "paths": len(report.paths),
+                "simulations": report.simulations,
+                "diagnoses": report.diagnoses,
+                "failing": len(report.failing),
+                "rss_kb": own,
+                "worker_rss_kb": kids,
+            }
+        )
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--scales", default="0.25,0.5,1.0")
+    ap.add_argument("--factors", default="1,4", help="organization sizes, as multiples of 50 accounts")
+    ap.add_argument("--workers", default="1", help="numbers of worker processes to audit each size with")
+    ap.add_argument("--repeat", type=int, default=1, help="best of N loads and audits (in the same process)")
+    ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--child-workers", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child is not None:
+        child(args.child, args.child_workers, args.repeat)
+        return
     print(
-        f"{'scale':>6} {'principals':>10} {'keys':>6} {'PxK':>9} {'paths':>7} {'sims':>6} {'diag':>5} "
-        f"{'load s':>8} {'audit s':>8} {'audit/load':>10} {'s per 1k PxK':>12}"
+        f"{'factor':>6} {'accounts':>8} {'princ.':>6} {'keys':>5} {'paths':>7} {'sims':>6} {'diag':>5} "
+        f"{'disk MB':>7} {'wk':>2} {'load s':>6} {'audit s':>7} {'audit/load':>10} {'peak MB':>7} "
+        f"{'worker MB':>9} {'peak/disk':>9} {'cpu s':>6}"
     )
-    for scale in (float(s) for s in args.scales.split(",")):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent.parent / "src"), env.get("PYTHONPATH", "")])
+    baseline: dict[int, float] = {}
+    sizes: list[tuple[float, float, float]] = []  # factor, disk MB, peak MB (1 worker)
+    for factor in (float(f) for f in args.factors.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "org"
-            save_snapshot(build(scale), out, meta={"collected_at": "2026-01-15T09:30:00Z"})
-            load_s = best(lambda out=out: load_snapshot(out), args.repeat)
-            snap = load_snapshot(out)
-            report = audit(snap.world)
-            audit_s = best(lambda snap=snap: audit(snap.world), args.repeat)
-        p = round(PRINCIPALS * scale / ACCOUNTS) * ACCOUNTS
-        k = round(KEYS * scale / ACCOUNTS) * ACCOUNTS
-        pk = p * k // ACCOUNTS  # principals x keys within each account, summed
+            world = organization(factor)
+            accounts = len(world.accounts)
+            principals = sum(len(a.iam.users) + len(a.iam.roles) for a in world.accounts.values())
+            keys = sum(len(r.kms.keys) for a in world.accounts.values() for r in a.regions.values())
+            save_snapshot(world, out, meta={"collected_at": "2026-01-15T09:30:00Z"})
+            del world
+            disk, _files = _disk(out)
+            for workers in (int(w) for w in args.workers.split(",")):
+                cmd = [sys.executable, __file__, "--child", str(out), "--child-workers", str(workers)]
+                cmd += ["--repeat", str(args.repeat)]
+                got = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout)
+                if workers == 1:
+                    baseline[int(factor * 100)] = got["audit_s"]
+                    sizes.append((factor, disk / 2**20, got["rss_kb"] / 1024))
+                peak = got["rss_kb"] / 1024
+                worker = got["worker_rss_kb"] / 1024
+                print(
+                    f"{factor:>6g} {accounts:>8} {principals:>6} {keys:>5} {got['paths']:>7} "
+                    f"{got['simulations']:>6} {got['diagnoses']:>5} {disk / 2**20:>7.1f} {workers:>2} "
+                    f"{got['load_s']:>6.2f} {got['audit_s']:>7.2f} {got['audit_s'] / got['load_s']:>10.1f} "
+                    f"{peak:>7.0f} {worker:>9.0f} {max(peak, worker) / (disk / 2**20):>9.2f} {got['cpu_s']:>6.1f}"
+                    + (
+                        f"   speedup {baseline[int(factor * 100)] / got['audit_s']:.2f}x vs 1 worker"
+                        if workers > 1 and int(factor * 100) in baseline
+                        else ""
+                    ),
+                    flush=True,
+                )
+    if len(sizes) > 1:
+        (f0, d0, p0), (f1, d1, p1) = sizes[0], sizes[-1]
         print(
-            f"{scale:>6.2f} {p:>10} {k:>6} {pk:>9} {len(report.paths):>7} {report.simulations:>6} "
-            f"{report.diagnoses:>5} {load_s:>8.2f} {audit_s:>8.2f} {audit_s / load_s:>10.1f} "
-            f"{audit_s / pk * 1000:>12.2f}"
+            f"from factor {f0:g} to {f1:g}: snapshot x{d1 / d0:.2f} on disk, peak memory x{p1 / p0:.2f} "
+            f"(+{p1 - p0:.0f} MB for +{d1 - d0:.1f} MB of JSON: {(p1 - p0) / (d1 - d0):.1f} MB per MB)"
         )
 
 

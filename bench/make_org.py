@@ -8,7 +8,10 @@ SourceIp perimeter Deny and no exemption for EC2, keys with a pinned kms:CallerA
 two Auto Scaling groups, one of which uses a key whose policy does not name Auto Scaling's service-linked role;
 encryption by default on in every third account. The organization has FullAWSAccess at the root.
 
-    python bench/make_org.py OUT [--scale 1.0]
+``--factor F`` makes the organization F times as big (F x 50 accounts, F x 2,000 principals, F x 500 keys: each
+account as at 1); ``--scale S`` keeps 50 accounts and puts S times the principals and keys in each.
+
+    python bench/make_org.py OUT [--factor 4 | --scale 1.0]
 """
 
 from __future__ import annotations
@@ -130,6 +133,12 @@ def build(scale: float = 1.0, accounts: int = ACCOUNTS) -> World:
     return w
 
 
+def organization(factor: float = 1.0) -> World:
+    """The organization ``factor`` times as big: ``factor`` x 50 accounts, each with the principals and keys of
+    an account at 1."""
+    return build(factor, accounts=max(1, round(ACCOUNTS * factor)))
+
+
 def _account(w: World, a: str, i: int, n_principals: int, n_keys: int) -> None:
     b.aws_managed_policy(w, a, b.EC2_FULL_ACCESS_ARN, b.EC2_FULL_ACCESS)
     kms_users = b.add_customer_policy(w, a, "kms-ebs-users", KMS_EBS_USERS).arn
@@ -165,9 +174,11 @@ def _account(w: World, a: str, i: int, n_principals: int, n_keys: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
-    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--scale", type=float, default=None, help="principals and keys per account (50 accounts)")
+    ap.add_argument("--factor", type=float, default=None, help="the whole organization, accounts too")
     args = ap.parse_args()
-    written = save_snapshot(build(args.scale), args.out, meta={"collected_at": "2026-01-15T09:30:00Z"})
+    world = organization(args.factor) if args.factor is not None else build(args.scale or 1.0)
+    written = save_snapshot(world, args.out, meta={"collected_at": "2026-01-15T09:30:00Z"})
     print(f"wrote {len(written)} files to {args.out}")
 
 

@@ -22,12 +22,12 @@ CloudTrail records, scaling activities) is rolled back after each, so that no la
 from __future__ import annotations
 
 import copy
-import operator
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from kmslaunch.doctor.artifacts import Place
 from kmslaunch.doctor.diagnose import diagnose
 from kmslaunch.doctor.fixes import shown
 from kmslaunch.launch.errors import Ec2Error, NotInWorld
@@ -39,11 +39,12 @@ from kmslaunch.policy.errors import KmslaunchError
 from kmslaunch.policy.principals import PrincipalType, parse_principal
 from kmslaunch.world.autoscaling import AutoScaling
 from kmslaunch.world.builder import add_image
+from kmslaunch.world.clock import Clock, Ids
 from kmslaunch.world.cloudtrail import Trail
-from kmslaunch.world.documents import Document
 from kmslaunch.world.ec2 import Ec2
 from kmslaunch.world.iam import Iam
 from kmslaunch.world.kms import AWS_EBS_ALIAS, Key, KeyManager, KeyState
+from kmslaunch.world.organizations import Organization
 from kmslaunch.world.world import Region, World
 
 from .launchers import Launcher, Tokens, key_tokens, launchers, org_tokens
@@ -58,7 +59,14 @@ TERMINATED = "terminated-instance"
 # error on launch") or a key in the wrong state (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/troubleshooting-launch.html).
 KMS_STATE_REASONS = frozenset({"Client.InternalError", "Client.InvalidKMSKey.InvalidState"})
 FAILED_STATES = frozenset({"terminated", "stopped", "failed"})
-_GRANTS = operator.attrgetter("grants")
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """Where in the snapshot a path's refusal is written (its SARIF location), and the refused action."""
+
+    place: Place
+    action: str
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,9 @@ class Outcome:
     unless: tuple[str, ...] = ()
     # The refused call the finding is about (not in the JSON: SARIF reads from it where the deciding statement is).
     refused: CallResult | None = field(default=None, compare=False, repr=False)
+    # Where the refused call's refusal is written in the snapshot, and its action, found while the call was at
+    # hand (units.AuditOptions.locations), for results that cross a process without ``refused``.
+    located: Located | None = field(default=None, compare=False, repr=False)
 
     @property
     def unsure(self) -> bool:
@@ -179,34 +190,39 @@ class Case:
 
 
 class Sandbox:
-    """Simulates on one world and rolls back what each launch leaves behind."""
+    """Simulates on one world and rolls back what each launch leaves behind.
+
+    The trails' and keys' grants' lengths are taken once; a launch writes only to the accounts its calls and
+    volumes name (its own, the owners of its keys and snapshots), and only those are rolled back after it, so a
+    simulation costs the same in an organization of 5 accounts as in one of 500. Should a launch raise, every
+    trail and key is rolled back."""
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.trails = [r.trail.events for a in world.accounts.values() for r in a.regions.values()]
-        self.keys = [k for a in world.accounts.values() for r in a.regions.values() for k in r.kms.keys.values()]
+        self.trails: dict[str, list[tuple[list[dict[str, Any]], int]]] = {}
+        self.grants: dict[str, list[tuple[Key, int]]] = {}
+        for a, acct in world.accounts.items():
+            self.trails[a] = [(r.trail.events, len(r.trail.events)) for r in acct.regions.values()]
+            self.grants[a] = [(k, len(k.grants)) for r in acct.regions.values() for k in r.kms.keys.values()]
 
     def run(self, req: LaunchRequest) -> LaunchResult:
         region = self.world.account(req.account).region(req.region)
         ec2, groups = region.ec2, region.autoscaling.groups
         instances, volumes = dict(ec2.instances), dict(ec2.volumes)
-        # Lengths taken and compared with map/len (loops in C): a launch touches a few of the world's keys and
-        # trails, and the sandbox runs thousands of launches over hundreds of keys.
-        trails = list(map(len, self.trails))
-        grants = list(map(len, map(_GRANTS, self.keys)))
         asg = {n: (len(g.activities), list(g.instances)) for n, g in groups.items()}
+        touched: Iterable[str] = self.trails
         try:
-            return simulate(self.world, req)
+            result = simulate(self.world, req)
+            named = {c.resource.split(":")[4] for c in result.calls if c.resource.count(":") >= 5}
+            touched = {req.account} | named | {v.snapshot.owner for v in result.volumes if v.snapshot is not None}
+            return result
         finally:
             ec2.instances, ec2.volumes = instances, volumes
-            for t, n in zip(self.trails, trails, strict=True):
-                if len(t) != n:
-                    del t[n:]
-            now = list(map(len, map(_GRANTS, self.keys)))
-            if now != grants:
-                for k, n, m in zip(self.keys, grants, now, strict=True):
-                    if m != n:
-                        del k.grants[n:]
+            for a in touched:
+                for events, n in self.trails.get(a, ()):
+                    del events[n:]
+                for key, n in self.grants.get(a, ()):
+                    del key.grants[n:]
             for name, (n, members) in asg.items():
                 del groups[name].activities[n:]
                 groups[name].instances = members
@@ -228,6 +244,25 @@ def ebs_keys(world: World, account: str, region: str) -> list[Key]:
     return sorted(out, key=lambda k: k.arn)
 
 
+@dataclass(frozen=True)
+class AccountResult:
+    """One account's launch paths (sorted), and the simulations and diagnoses it took; ``units.portable`` makes
+    it plain data that pickles (the refused calls dropped), and ``to_json`` gives it as JSON."""
+
+    account: str
+    paths: tuple[PathResult, ...]
+    simulations: int
+    diagnoses: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "paths": [p.to_json() for p in self.paths],
+            "simulations": self.simulations,
+            "diagnoses": self.diagnoses,
+        }
+
+
 def audit(
     world: World,
     *,
@@ -237,20 +272,68 @@ def audit(
 ) -> AuditReport:
     """Audit every launch path of ``world`` (which is not changed) and lint its key and KMS IAM policies.
 
-    ``progress`` is called with the number of distinct simulations before they start, then with 1 after each
-    (``None``: no progress reported)."""
-    lint = lint_world(world)
+    ``progress`` is called with the number of accounts before they start, then with 1 after each (``None``: no
+    progress reported)."""
     work = copy.deepcopy(world)
-    cases, paths = launch_cases(work)
+    accounts = sorted(work.accounts)
+    if progress is not None:
+        progress(len(accounts))
+    results = []
+    for account in accounts:
+        results.append(audit_account(work, account, world.clock, world.ids.seed))
+        if progress is not None:
+            progress(1)
+    return assemble(world, results, snapshot=snapshot, unknown=unknown)
+
+
+def assemble(
+    world: World, results: Iterable[AccountResult], *, snapshot: str = "", unknown: tuple[str, ...] = ()
+) -> AuditReport:
+    """The report of the accounts' results (in any order) with the lint of ``world``."""
+    ordered = sorted(results, key=lambda r: r.account)
+    paths = [p for r in ordered for p in r.paths]
+    return AuditReport(
+        snapshot,
+        paths,
+        lint_world(world),
+        unknown,
+        sum(r.simulations for r in ordered),
+        sum(r.diagnoses for r in ordered),
+    )
+
+
+def audit_account(work: World, account: str, clock: Clock, seed: str) -> AccountResult:
+    """The launch paths of ``account``, simulated on ``work``, which is left as it was found.
+
+    What the audit adds to the account (the unencrypted image it launches, ``aws/ebs`` where the snapshot has
+    none) is removed afterwards, and ids and times are drawn from a generator seeded with the account and a copy
+    of ``clock``: an account's result is the same whichever accounts were audited before it on this world, in
+    this process or another (``audit.units``)."""
+    acct = work.accounts[account]
+    saved = {
+        name: (dict(r.kms.keys), dict(r.kms.aliases), dict(r.ec2.images), dict(r.ec2.snapshots))
+        for name, r in acct.regions.items()
+    }
+    work_clock, work_ids = work.clock, work.ids
+    work.clock, work.ids = copy.copy(clock), Ids(seed=f"{seed}/audit/{account}")
+    try:
+        return _audit_account(work, account)
+    finally:
+        work.clock, work.ids = work_clock, work_ids
+        for name, (keys, aliases, images, snaps) in saved.items():
+            r = acct.regions[name]
+            r.kms.keys, r.kms.aliases, r.ec2.images, r.ec2.snapshots = keys, aliases, images, snaps
+
+
+def _audit_account(work: World, account: str) -> AccountResult:
+    cases, paths = launch_cases(work, {(account, region) for region in work.accounts[account].regions})
     sandbox = Sandbox(work)
     fresh = _Fresh()
-    if progress is not None:
-        progress(len(cases))
     diagnoses = 0
     for case in cases:
         outcome, diagnosed = _simulate(work, sandbox, case.request, fresh)
         diagnoses += diagnosed
-        for kind, account, region, target, principal, key in case.paths:
+        for kind, acct, region, target, principal, key in case.paths:
             rep = case.representative if principal is not None and principal != case.representative else None
             shown_outcome = outcome
             if kind == TERMINATED and not outcome.fails and outcome.state not in ("unknown", "rejected"):
@@ -259,11 +342,9 @@ def audit(
                     note="EC2 terminated this instance for a KMS reason, but its launch runs when replayed now: "
                     "the account has changed since, or the cause is one kmslaunch does not model",
                 )
-            paths.append(PathResult(kind, account, region, target, principal, key, shown_outcome, rep))
-        if progress is not None:
-            progress(1)
+            paths.append(PathResult(kind, acct, region, target, principal, key, shown_outcome, rep))
     paths.sort(key=lambda p: (p.account, p.region, p.kind, p.target, p.principal or ""))
-    return AuditReport(snapshot, paths, lint, unknown, len(cases), diagnoses)
+    return AccountResult(account, tuple(paths), len(cases), diagnoses)
 
 
 def launch_cases(work: World, where: Collection[tuple[str, str]] | None = None) -> tuple[list[Case], list[PathResult]]:
@@ -313,9 +394,11 @@ def _enumerate(
         return
     ensure_aws_ebs(work, account, region)
     keys = ebs_keys(work, account, region)
+    # The strings of each key's policy and grants, read once per key rather than once per principal.
+    per_key = {key.arn: org | key_tokens(key) for key in keys}
     region_tokens = org
     for key in keys:
-        region_tokens = region_tokens | key_tokens(key)
+        region_tokens = region_tokens | per_key[key.arn]
     image = add_image(work, account, region, name="kmslaunch-audit-unencrypted-root")
     base = {"ImageId": image.image_id, "MinCount": 1, "MaxCount": 1, "InstanceType": "t3.micro"}
     for launcher in who:
@@ -337,8 +420,7 @@ def _enumerate(
             params["BlockDeviceMappings"] = [
                 {"DeviceName": "/dev/xvda", "Ebs": {"Encrypted": True, "KmsKeyId": key.arn}}
             ]
-            tokens = org | key_tokens(key)
-            _add_as(cases, region, launcher, tokens, params, (PRINCIPAL_KEY, key.arn, key.arn))
+            _add_as(cases, region, launcher, per_key[key.arn], params, (PRINCIPAL_KEY, key.arn, key.arn))
         for lt in sorted(r.ec2.launch_templates.values(), key=lambda t: t.template_id):
             params = {"LaunchTemplate": {"LaunchTemplateId": lt.template_id, "Version": "$Default"}}
             params.update(MinCount=1, MaxCount=1)
@@ -406,7 +488,7 @@ def _simulate(work: World, sandbox: Sandbox, req: LaunchRequest, fresh: _Fresh) 
         if why in fresh.outcomes:
             return fresh.outcomes[why], 0
     try:
-        diag = diagnose(_slice(work, req, result, fresh), req)
+        diag = diagnose(_slice(work, req, result), req)
     except KmslaunchError as exc:
         cause = first.denied_by[0] if first and first.denied_by else "unknown"
         return Outcome(state, True, cause=cause, note=f"no diagnosis: {exc}"), 1
@@ -431,42 +513,27 @@ def _simulate(work: World, sandbox: Sandbox, req: LaunchRequest, fresh: _Fresh) 
 
 
 class _Fresh:
-    """Policy documents re-parsed once, for the slices the doctor copies: the evaluator caches candidate
-    statements on each parsed policy, and in the audit's world those caches hold every principal evaluated, which
-    copying would carry along each fix round. The doctor only ever evaluates copies, so these stay empty."""
+    """Diagnoses already made, by how the launch was refused (see ``_simulate``)."""
 
     def __init__(self) -> None:
-        self.docs: dict[int, Document] = {}
-        self.outcomes: dict[tuple[Any, ...], Outcome] = {}  # diagnoses by how the launch was refused
-
-    def doc(self, d: Document) -> Document:
-        got = self.docs.get(id(d))
-        if got is None:
-            got = self.docs[id(d)] = Document.parse(d.raw, d.policy.type, d.policy.name)
-        return got
-
-    def inline(self, docs: dict[str, Document]) -> dict[str, Document]:
-        return {k: self.doc(v) for k, v in docs.items()}
+        self.outcomes: dict[tuple[Any, ...], Outcome] = {}
 
 
-def _slice(world: World, req: LaunchRequest, result: LaunchResult, fresh: _Fresh) -> World:
+def _slice(world: World, req: LaunchRequest, result: LaunchResult) -> World:
     """The part of the world a launch touches, for the doctor, which copies its world once per fix round: the
     launching account with only the caller (or the group's service-linked role) in IAM and the launch region's
     keys, images, snapshots and templates; the accounts of the keys and snapshots the launch used; the
     organization. Instances, volumes and CloudTrail records are left out: a new launch reads none of them."""
     part = World(clock=world.clock, ids=world.ids, partition=world.partition)
-    part.organization = replace(
-        world.organization,
-        policies={k: replace(p, document=fresh.doc(p.document)) for k, p in world.organization.policies.items()},
-    )
     accounts = {req.account} | {c.resource.split(":")[4] for c in result.calls if c.resource.count(":") >= 5}
     accounts |= {v.snapshot.owner for v in result.volumes if v.snapshot is not None}
+    part.organization = _trim_org(world.organization, accounts)
     for a in sorted(accounts):
         src = world.accounts.get(a)
         if src is None:
             continue
         acct = part.account(a)
-        acct.iam = _trim_iam(src.iam, [result.principal] if a == req.account else [], fresh)
+        acct.iam = _trim_iam(src.iam, [result.principal] if a == req.account else [])
         r = src.regions.get(req.region)
         if r is None:
             continue
@@ -480,29 +547,48 @@ def _slice(world: World, req: LaunchRequest, result: LaunchResult, fresh: _Fresh
         asg = AutoScaling(groups=groups, launch_configurations=r.autoscaling.launch_configurations)
         # Only the keys the launch used, and aws/ebs (the doctor may propose launching with it).
         used = {c.resource for c in result.calls} | {r.kms.aliases.get(AWS_EBS_ALIAS, "")}
-        keys = {k: replace(v, policy=fresh.doc(v.policy)) for k, v in r.kms.keys.items() if {k, v.arn} & used}
+        keys = {k: replace(v) for k, v in r.kms.keys.items() if {k, v.arn} & used}
         kms = replace(r.kms, keys=keys)
         acct.regions[req.region] = Region(req.region, kms, ec2, asg, Trail(known=r.trail.known))
     return part
 
 
-def _trim_iam(iam: Iam, callers: list[str], fresh: _Fresh) -> Iam:
+def _trim_org(org: Organization, accounts: set[str]) -> Organization:
+    """``org`` with the tree, attachments and listings of only the paths from the root to ``accounts``: the
+    doctor copies its world once per fix round, and the whole tree of a large organization would be copied each
+    time. A policy type that some listing names stays named (its being enabled is read from the listings)."""
+    targets = {t for a in accounts for t in org.path(a)}
+    listed = {(k, t) for k, t in org.listed if t in targets}
+    for kind in {k for k, _ in org.listed} - {k for k, _ in listed}:
+        listed.add(min((k, t) for k, t in org.listed if k == kind))
+    attachments = {t: list(org.attachments[t]) for t in targets if t in org.attachments}
+    attached = {p for pids in attachments.values() for p in pids}
+    return replace(
+        org,
+        parents={t: org.parents[t] for t in targets if t in org.parents},
+        # Documents are shared, not copied (Document.__deepcopy__): the doctor replaces a document it changes.
+        policies=dict(org.policies),
+        attachments=attachments,
+        listed=listed,
+        listed_type={p: k for p, k in org.listed_type.items() if p in attached},
+    )
+
+
+def _trim_iam(iam: Iam, callers: list[str]) -> Iam:
     """``iam`` with only the users and roles among ``callers`` (by name), their groups and policies."""
     out = Iam(known=iam.known)
     arns: list[str] = []
     for arn in callers:
         p = parse_principal(arn)
         if p.type is PrincipalType.USER and p.name in iam.users:
-            user = out.users[p.name] = replace(iam.users[p.name], inline=fresh.inline(iam.users[p.name].inline))
+            user = out.users[p.name] = replace(iam.users[p.name], inline=dict(iam.users[p.name].inline))
             arns += user.attached + ([user.boundary_arn] if user.boundary_arn else [])
             for g in user.groups:
                 if g in iam.groups:
-                    out.groups[g] = replace(iam.groups[g], inline=fresh.inline(iam.groups[g].inline))
+                    out.groups[g] = replace(iam.groups[g], inline=dict(iam.groups[g].inline))
                     arns += iam.groups[g].attached
         elif p.type is PrincipalType.ASSUMED_ROLE and p.name in iam.roles:
-            role = out.roles[p.name] = replace(iam.roles[p.name], inline=fresh.inline(iam.roles[p.name].inline))
+            role = out.roles[p.name] = replace(iam.roles[p.name], inline=dict(iam.roles[p.name].inline))
             arns += role.attached + ([role.boundary_arn] if role.boundary_arn else [])
-    out.policies = {
-        a: replace(iam.policies[a], document=fresh.doc(iam.policies[a].document)) for a in arns if a in iam.policies
-    }
+    out.policies = {a: replace(iam.policies[a]) for a in arns if a in iam.policies}
     return out

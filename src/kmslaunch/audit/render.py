@@ -172,9 +172,12 @@ def render_sarif(report: AuditReport, *, uri: str) -> dict[str, Any]:
         if fix and fix["verified"]:
             fix_text = f"{_label(fix)}: " + "; ".join(f["commands"][0] for f in fix["fixes"] if f["commands"])
         text = sentences(f"{_who(p)}: {p.outcome.headline or p.outcome.cause}", fix_text)
-        call = p.outcome.refused
-        place = place_of_call(call, root, principal=p.principal) if call is not None else _fallback(p)
-        action = call.action if call is not None else ""
+        call, located = p.outcome.refused, p.outcome.located
+        if located is not None:
+            place, action = located.place, located.action
+        else:
+            place = place_of_call(call, root, principal=p.principal) if call is not None else _fallback(p)
+            action = call.action if call is not None else ""
         results.append(
             {
                 "ruleId": rid,

@@ -12,6 +12,7 @@ import click
 
 from kmslaunch.launch.result import LaunchResult, LaunchVerdict
 from kmslaunch.policy.errors import KmslaunchError
+from kmslaunch.snapshot.jsonio import decode, embedded_problem
 
 EXIT_OK = 0
 EXIT_DENIED = 1
@@ -39,10 +40,12 @@ def read_json(path: Path) -> Any:
         fail(f"{path}: cannot read: {exc.strerror or exc}")
     except UnicodeDecodeError:
         fail(f"{path}: not UTF-8 text")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        fail(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    value, where, message = decode(text)
+    if message is None and (inner := embedded_problem(value)) is not None:
+        where, message = inner  # a policy document given as JSON text inside the file
+    if message is not None:
+        fail(f"{path}: {where}: {message}" if where else f"{path}: {message}")
+    return value
 
 
 def fail(message: str) -> NoReturn:

@@ -319,6 +319,22 @@ def resource_matches(st: Statement, resource: str, ctx: Context) -> bool:
     return _resource_matches(st, resource, ctx)
 
 
+def eval_fast(
+    policy: Policy, action_l: str, resource: str, who: Principal, ctx: Context, has_boundary: bool
+) -> tuple[int, bool]:
+    """(bits of the Allow statements that apply, whether a Deny applies) for one policy on its own: the
+    per-document step the decision plans compile, kept as a function for the proofs' counterexamples."""
+    allow = 0
+    for bit, deny, dynamic, tests, _ref, _st in candidates(policy, action_l, resource, who, has_boundary):
+        if dynamic is not None and not _resource_matches(dynamic, resource, ctx):
+            continue
+        if all(test(ctx) for test in tests):
+            if deny:
+                return allow, True
+            allow |= bit
+    return allow, False
+
+
 _EMPTY: dict[str, tuple[str, ...]] = {}
 _PRINCIPAL_TYPES = frozenset(
     {PolicyType.KEY, PolicyType.RESOURCE, PolicyType.RCP, PolicyType.TRUST, PolicyType.VPC_ENDPOINT}

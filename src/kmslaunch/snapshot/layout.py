@@ -19,7 +19,13 @@ ACCOUNT_RE = re.compile(r"^\d{12}$")
 # us-east-1, eu-central-2, us-gov-west-1, cn-north-1, us-iso-east-1, us-isob-east-1
 REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+$")
 # A path component taken from the world (key id, template id, policy id…): nothing that could leave the directory.
-SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+# At most 200 characters: with ".json" after it, well inside the 255 bytes a file name may have on Linux and macOS
+# (AWS's ids are far shorter: lt- and 17 hex digits, a key id's 36 characters).
+SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$")
+# The partitions an ARN names (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html lists aws,
+# aws-cn and aws-us-gov; the isolated regions' partitions and the European Sovereign Cloud's are as the SDKs name
+# them).
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc")
 
 IAM_DETAILS = "iam/get-account-authorization-details.json"
 

@@ -9,14 +9,13 @@ error; the loader reads every file before it raises, and reports every problem w
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kmslaunch.snapshot import layout as L
 from kmslaunch.snapshot.errors import Problem, SnapshotError
-from kmslaunch.snapshot.jsonio import Node
+from kmslaunch.snapshot.jsonio import Node, decode
 from kmslaunch.snapshot.load_ec2 import Ec2Loader
 from kmslaunch.snapshot.load_iam import IamLoader
 from kmslaunch.snapshot.load_kms import KmsLoader
@@ -76,7 +75,7 @@ class _Loader(IamLoader, KmsLoader, Ec2Loader, OrgLoader):
         fmt = node["format"].text()
         if fmt is not None and fmt != L.FORMAT:
             node["format"].problem(f"{fmt!r} is not a format this version reads (expected {L.FORMAT!r})")
-        partition = node["partition"].text()
+        partition = node["partition"].choice(L.PARTITIONS)
         if partition:
             world.partition = partition
         node["collected_at"].time()
@@ -142,13 +141,9 @@ class _Loader(IamLoader, KmsLoader, Ec2Loader, OrgLoader):
             text = e["CloudTrailEvent"].text(required=True, what="the CloudTrail record as a JSON string")
             if text is None:
                 continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
-                e["CloudTrailEvent"].problem(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
-                continue
-            except RecursionError:
-                e["CloudTrailEvent"].problem("not valid JSON: nested too deeply")
+            record, where, message = decode(text)
+            if message is not None:
+                e["CloudTrailEvent"].problem(f"{where}: {message}" if where else message)
                 continue
             if not isinstance(record, dict):
                 e["CloudTrailEvent"].problem(f"expected a JSON object, got {type(record).__name__}")

@@ -229,7 +229,8 @@ class Ec2Loader(Reader):
             if tid is None:
                 continue
             if not L.SAFE_NAME_RE.match(tid):
-                t["LaunchTemplateId"].problem(f"{tid!r} is not a launch template id")
+                shown = repr(tid) if len(tid) <= 40 else f"{tid[:20]!r}… ({len(tid)} characters)"
+                t["LaunchTemplateId"].problem(f"{shown} is not a launch template id (expected lt- and 17 hex digits)")
                 continue
             listed.add(tid)
             ec2.launch_templates[tid] = LaunchTemplate(tid, name or "", {}, default or 1, created or "", by or "")
@@ -283,7 +284,7 @@ class Ec2Loader(Reader):
         if (node := read(L.ASG_CONFIGURATIONS, "launch configurations")) is not None:
             for c in node["LaunchConfigurations"].objects("a launch configuration"):
                 name, image = c["LaunchConfigurationName"].text(required=True), c["ImageId"].text()
-                arn, itype = c["LaunchConfigurationARN"].text(), c["InstanceType"].text()
+                arn, itype = c["LaunchConfigurationARN"].arn(), c["InstanceType"].text()
                 devices = self.block_devices(c["BlockDeviceMappings"])
                 created = c["CreatedTime"].time()
                 spot = c["SpotPrice"].text(what="a price")
@@ -300,7 +301,7 @@ class Ec2Loader(Reader):
 
     def group(self, world: World, account: str, g: Node) -> AutoScalingGroup | None:
         name = g["AutoScalingGroupName"].text(required=True)
-        arn, slr = g["AutoScalingGroupARN"].text(), g["ServiceLinkedRoleARN"].text()
+        arn, slr = g["AutoScalingGroupARN"].arn(), g["ServiceLinkedRoleARN"].arn()
         spec = g["LaunchTemplate"]
         mixed = g["MixedInstancesPolicy"]
         if spec.missing and mixed.obj() and mixed["LaunchTemplate"].obj():

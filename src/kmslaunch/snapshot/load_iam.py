@@ -14,7 +14,7 @@ class IamLoader(Reader):
     def iam(self, node: Node, acct: Account) -> None:
         iam = acct.iam
         for u in node["UserDetailList"].objects("a user"):
-            name, arn = u["UserName"].text(required=True), u["Arn"].text(required=True)
+            name, arn = u["UserName"].text(required=True), u["Arn"].arn(required=True)
             inline = self.inline(u["UserPolicyList"])
             attached = self.attached(u["AttachedManagedPolicies"])
             groups = u["GroupList"].texts("a group name")
@@ -35,7 +35,7 @@ class IamLoader(Reader):
                 create_date=u["CreateDate"].time() or "",
             )
         for g in node["GroupDetailList"].objects("a group"):
-            name, arn = g["GroupName"].text(required=True), g["Arn"].text(required=True)
+            name, arn = g["GroupName"].text(required=True), g["Arn"].arn(required=True)
             inline = self.inline(g["GroupPolicyList"])
             attached = self.attached(g["AttachedManagedPolicies"])
             if name is None or arn is None:
@@ -50,7 +50,7 @@ class IamLoader(Reader):
                 create_date=g["CreateDate"].time() or "",
             )
         for r in node["RoleDetailList"].objects("a role"):
-            name, arn = r["RoleName"].text(required=True), r["Arn"].text(required=True)
+            name, arn = r["RoleName"].text(required=True), r["Arn"].arn(required=True)
             trust_node = r["AssumeRolePolicyDocument"]
             trust = None if trust_node.missing else self.document(trust_node, PolicyType.TRUST, f"{name} trust")
             inline = self.inline(r["RolePolicyList"])
@@ -72,7 +72,7 @@ class IamLoader(Reader):
                 create_date=r["CreateDate"].time() or "",
             )
         for p in node["Policies"].objects("a managed policy"):
-            name, arn = p["PolicyName"].text(required=True), p["Arn"].text(required=True)
+            name, arn = p["PolicyName"].text(required=True), p["Arn"].arn(required=True)
             default_id = p["DefaultVersionId"].text()
             versions = p["PolicyVersionList"].objects("a policy version")
             chosen = next((v for v in versions if v["IsDefaultVersion"].boolean() is True), None)
@@ -107,12 +107,12 @@ class IamLoader(Reader):
     def attached(self, node: Node) -> list[str]:
         out = []
         for p in node.objects("an attached policy {PolicyName, PolicyArn}"):
-            arn = p["PolicyArn"].text(required=True)
+            arn = p["PolicyArn"].arn(required=True)
             if arn is not None:
                 out.append(arn)
         return out
 
     def boundary(self, node: Node) -> str | None:
-        return node["PermissionsBoundaryArn"].text(required=True) if node.obj() else None
+        return node["PermissionsBoundaryArn"].arn(required=True) if node.obj() else None
 
     # -- regions ----------------------------------------------------------------------------------------------

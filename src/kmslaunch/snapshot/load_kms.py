@@ -58,8 +58,20 @@ class KmsLoader(Reader):
             listed = m["KeyId"].text()
             if listed is not None and listed != key_id:
                 m["KeyId"].problem(f"{listed!r} is not the key of this directory ({key_id})")
-            key.arn = arn = m["Arn"].text() or arn
-            key.account = m["AWSAccountId"].text() or account
+            listed_arn = m["Arn"].arn()
+            parts = (listed_arn or "").split(":", 5)
+            if listed_arn is not None and (
+                len(parts) != 6 or parts[2] != "kms" or parts[5] != f"key/{key_id}" or not L.ACCOUNT_RE.match(parts[4])
+            ):
+                shown = listed_arn if len(listed_arn) <= 100 else listed_arn[:100] + "…"
+                m["Arn"].problem(f"{shown!r} is not the ARN of key {key_id} (expected {arn})")
+                listed_arn = None
+            key.arn = arn = listed_arn or arn
+            owner = m["AWSAccountId"].text()
+            if owner is not None and not L.ACCOUNT_RE.match(owner):
+                m["AWSAccountId"].problem(f"{owner[:40]!r} is not an account id (expected 12 digits)")
+                owner = None
+            key.account = owner or account
             state = m["KeyState"].choice(_STATES)
             if state is not None:
                 key.state = KeyState(state)

@@ -90,7 +90,7 @@ class OrgLoader(Reader):
         summary = node["Policy"]["PolicySummary"]
         pid, name = summary["Id"].text(required=True), summary["Name"].text()
         kind = summary["Type"].text(required=True)
-        arn, managed, desc = summary["Arn"].text(), summary["AwsManaged"].boolean(), summary["Description"].text()
+        arn, managed, desc = summary["Arn"].arn(), summary["AwsManaged"].boolean(), summary["Description"].text()
         if pid is not None and pid != f.stem:
             summary["Id"].problem(f"{pid!r} is not the policy this file is named after ({f.stem})")
         if kind not in _ORG_POLICY_TYPES or pid is None:

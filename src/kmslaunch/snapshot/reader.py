@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from kmslaunch.launch.params import parse_block_devices
 from kmslaunch.policy.errors import InputError, PolicyValidationError
 from kmslaunch.policy.model import PolicyType
 from kmslaunch.snapshot.errors import Problem, issue_problems
-from kmslaunch.snapshot.jsonio import Node, read_json
+from kmslaunch.snapshot.jsonio import Node, decode, read_json
 from kmslaunch.world.documents import Document
 from kmslaunch.world.ec2 import EbsSpec, Image
 from kmslaunch.world.ec2 import Snapshot as EbsSnapshot
@@ -31,7 +32,12 @@ class Reader:
         """The top-level object of ``rel``; None when the file is missing (noting ``missing`` when given) or
         broken (the problem is recorded)."""
         path = self.root / rel
-        if not path.is_file():
+        try:
+            present = path.is_file()
+        except OSError as exc:  # a name too long for the file system, made of an id a file listed
+            self.problems.append(Problem(str(path), "", f"cannot be read: {exc.strerror or exc}"))
+            return None
+        if not present:
             if missing is not None:
                 self.unknown.append(f"{who}: {shown or rel} is missing: {missing}")
             return None
@@ -45,8 +51,17 @@ class Reader:
         if node.missing:
             node.problem("missing: expected a policy document")
             return None
+        value = node.value
+        if isinstance(value, str):
+            # A document held as JSON text (a key policy, an SCP's Content, IAM's URL-encoded documents): read
+            # here, so that what Python's decoder cannot take is reported like any other problem.
+            text = value.strip()
+            value, where, message = decode(unquote(text) if text[:3].lower() == "%7b" else text)
+            if message is not None:
+                node.problem(f"{where}: {message}" if where else message)
+                return None
         try:
-            return Document.parse(node.value, policy_type, name, source=node.file)
+            return Document.parse(value, policy_type, name, source=node.file)
         except PolicyValidationError as exc:
             self.problems.extend(issue_problems(node.file, node.path, exc.issues))
         except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:

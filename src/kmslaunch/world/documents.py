@@ -25,6 +25,15 @@ class Document:
         policy = parse_policy(raw, policy_type, name, source=source)
         return cls(decoded, policy)
 
+    def __copy__(self) -> Document:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Document:
+        # Immutable: a fix replaces the Document and copies ``raw`` before changing it (doctor/fixes.py), so
+        # copies of a world share their documents. This keeps each copy's cost to its mutable parts, and the
+        # evaluator's per-policy caches (a pure function of the policy) are shared rather than copied.
+        return self
+
     def text(self) -> str:
         """The document as KMS's GetKeyPolicy returns it: a JSON string."""
         return json.dumps(self.raw, indent=2)
