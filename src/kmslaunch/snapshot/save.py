@@ -44,20 +44,7 @@ def save_snapshot(
         raise SnapshotError([Problem(str(root), "", "exists and is not a directory")])
     if root.is_dir() and not overwrite and any(root.iterdir()):
         raise SnapshotError([Problem(str(root), "", "is not empty: refusing to write over what is there")])
-    files: Files = {}
-    problems: list[Problem] = []
-    account_dirs: list[str] = []
-    files[(L.META,)] = _meta(world, meta)
-    for account_id in sorted(world.accounts):
-        if not L.ACCOUNT_RE.match(account_id):
-            problems.append(Problem(str(root), "", f"account id {account_id!r} is not 12 digits"))
-            continue
-        account_dirs.append(account_id)
-        _account(world, world.accounts[account_id], files, problems, str(root))
-    _organization(world, files, problems, str(root))
-    if problems:
-        raise SnapshotError(problems)
-
+    files, account_dirs = snapshot_files(world, meta=meta, where=str(root))
     base = root.resolve()
     written = []
     for account_id in account_dirs:
@@ -70,6 +57,30 @@ def save_snapshot(
         target.write_text(dumps(files[parts]), encoding="utf-8", newline="\n")
         written.append(target)
     return written
+
+
+def snapshot_files(
+    world: World, *, meta: dict[str, Any] | None = None, where: str = "", trail: bool = True
+) -> tuple[Files, list[str]]:
+    """The snapshot's files as JSON values by path (nothing written), and the account folders it lists.
+
+    Without ``trail`` the CloudTrail files are left out: the endpoint's store keeps the records as rows of their
+    own, appended as calls are made, instead of rewriting the whole trail at each change.
+    """
+    files: Files = {}
+    problems: list[Problem] = []
+    account_dirs: list[str] = []
+    files[(L.META,)] = _meta(world, meta)
+    for account_id in sorted(world.accounts):
+        if not L.ACCOUNT_RE.match(account_id):
+            problems.append(Problem(where, "", f"account id {account_id!r} is not 12 digits"))
+            continue
+        account_dirs.append(account_id)
+        _account(world, world.accounts[account_id], files, problems, where, trail)
+    _organization(world, files, problems, where)
+    if problems:
+        raise SnapshotError(problems)
+    return files, account_dirs
 
 
 def _meta(world: World, meta: dict[str, Any] | None) -> dict[str, Any]:
@@ -109,7 +120,7 @@ def _safe(name: str, what: str, problems: list[Problem], root: str) -> bool:
 # -- accounts -------------------------------------------------------------------------------------------------
 
 
-def _account(world: World, acct: Account, files: Files, problems: list[Problem], root: str) -> None:
+def _account(world: World, acct: Account, files: Files, problems: list[Problem], root: str, trail: bool = True) -> None:
     a = acct.account_id
     if acct.iam.known:
         files[(a, *L.IAM_DETAILS.split("/"))] = _iam(acct.iam)
@@ -125,7 +136,7 @@ def _account(world: World, acct: Account, files: Files, problems: list[Problem],
             _kms(world, region.kms, base, files, problems, root)
         _ec2(world, a, region, base, files, problems, root)
         _autoscaling(region.autoscaling, base, files)
-        if region.trail.known:
+        if trail and region.trail.known:
             files[(*base, *L.TRAIL_EVENTS.split("/"))] = _trail(region.trail)
 
 
