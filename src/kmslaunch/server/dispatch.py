@@ -82,7 +82,8 @@ def handle(
     service = signed.service
     model = load_service(SERVICES[service])
     # A region AWS does not have is refused before anything is looked up, as AWS refuses its signature: no
-    # handler runs, and the world never holds a region its state could not save.
+    # handler runs, and the world never holds a region its state could not save (assumption
+    # ``endpoint-unknown-region``).
     bad_region = region_problem(state.world.partition, signed.region)
     if bad_region is not None:
         code, status, message = error_response(model.protocol, SigV4Error("bad_signature", bad_region))
@@ -184,7 +185,7 @@ def _not_unicode(protocol: str, path: str) -> ApiError:
     an invalid parameter value: AWS's JSON services answer a value outside the allowed characters with
     ValidationException, EC2 and the query services with InvalidParameterValue
     (https://docs.aws.amazon.com/kms/latest/APIReference/CommonErrors.html). Refused, not stored escaped: no
-    AWS API stores a string it could not return as UTF-8."""
+    AWS API stores a string it could not return as UTF-8. Assumption ``endpoint-invalid-text``."""
     message = (
         f"1 validation error detected: Value at '{path}' failed to satisfy constraint: "
         "Member must contain only valid Unicode characters"

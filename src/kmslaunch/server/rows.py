@@ -92,3 +92,96 @@ def from_rows(rows: Iterable[tuple[str, str, str, str]]) -> dict[str, Any]:
         if isinstance(head, dict):
             head[name] = [item for _, item in sorted(listed, key=lambda pair: pair[0])]
     return heads
+
+
+Write = tuple[str, str, str, str]  # (path, list, id, content)
+
+
+class Committed:
+    """The entity rows as last committed, by file path, with the paths under each folder: what a commit compares
+    its rows with, so that it writes the rows that differ and deletes the rows of what is gone."""
+
+    def __init__(self, rows: Iterable[tuple[str, str, str, str]] = ()) -> None:
+        self.by_path: dict[str, dict[tuple[str, str], str]] = {}
+        self.dirs: dict[str, set[str]] = {}
+        for path, name, entity_id, content in rows:
+            self._put(path, (name, entity_id), content)
+
+    def rows(self) -> dict[RowKey, str]:
+        return {(p, *k): v for p, rows in self.by_path.items() for k, v in rows.items()}
+
+    def _put(self, path: str, key: tuple[str, str], content: str) -> None:
+        rows = self.by_path.get(path)
+        if rows is None:
+            rows = self.by_path[path] = {}
+            for folder in _folders(path):
+                self.dirs.setdefault(folder, set()).add(path)
+        rows[key] = content
+
+    def _drop(self, path: str, key: tuple[str, str]) -> None:
+        rows = self.by_path.get(path)
+        if rows is None:
+            return
+        rows.pop(key, None)
+        if not rows:
+            del self.by_path[path]
+            for folder in _folders(path):
+                under = self.dirs.get(folder)
+                if under is not None:
+                    under.discard(path)
+                    if not under:
+                        del self.dirs[folder]
+
+    def under(self, prefix: str) -> list[str]:
+        """The paths of the files under a folder (``a/b/``), or the file itself (``a/b.json``)."""
+        if prefix.endswith("/"):
+            return sorted(self.dirs.get(prefix, ()))
+        return [prefix] if prefix in self.by_path else []
+
+    def apply(
+        self,
+        files: dict[str, dict[tuple[str, str], str]],
+        gone: Iterable[str] = (),
+        items: Mapping[RowKey, str | None] | None = None,
+    ) -> tuple[list[Write], list[RowKey]]:
+        """Take ``files`` (every row of each path), remove the other files under each of ``gone``, and take
+        ``items`` (single rows; None removes one). Returns the rows to write and the rows to delete."""
+        writes: list[Write] = []
+        deletes: list[RowKey] = []
+        for prefix in gone:
+            for path in self.under(prefix):
+                if path not in files:
+                    for key in list(self.by_path.get(path, {})):
+                        deletes.append((path, *key))
+                        self._drop(path, key)
+        for path, new in files.items():
+            old = self.by_path.get(path, {})
+            for key in [k for k in old if k not in new]:
+                deletes.append((path, *key))
+                self._drop(path, key)
+            for key, content in new.items():
+                if old.get(key) != content:
+                    writes.append((path, *key, content))
+                    self._put(path, key, content)
+        for (path, name, entity_id), value in (items or {}).items():
+            before = self.by_path.get(path, {}).get((name, entity_id))
+            if value is None:
+                if before is not None:
+                    deletes.append((path, name, entity_id))
+                    self._drop(path, (name, entity_id))
+            elif before != value:
+                writes.append((path, name, entity_id, value))
+                self._put(path, (name, entity_id), value)
+        return writes, deletes
+
+
+def by_path(rows: Mapping[RowKey, str]) -> dict[str, dict[tuple[str, str], str]]:
+    out: dict[str, dict[tuple[str, str], str]] = {}
+    for (path, name, entity_id), content in rows.items():
+        out.setdefault(path, {})[(name, entity_id)] = content
+    return out
+
+
+def _folders(path: str) -> list[str]:
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) + "/" for i in range(len(parts))]

@@ -15,6 +15,7 @@ half-made change (https://www.sqlite.org/pragma.html#pragma_synchronous).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import tempfile
 import threading
@@ -31,7 +32,9 @@ from kmslaunch.snapshot.save import lookup_event, snapshot_files
 from kmslaunch.world.clock import Clock, Ids
 from kmslaunch.world.world import World
 
-from .rows import RowKey, encode, from_rows, to_rows
+from .delta import META, delta
+from .rows import Committed, by_path, encode, from_rows, to_rows
+from .tracking import Tracker
 
 # 2: the world as entity rows (``entities``) and CloudTrail as the whole ``trail`` table. 1 (no ``schema`` in
 # ``meta``): the world as whole snapshot files (``world_files``), read once and converted.
@@ -127,8 +130,11 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.lock = threading.RLock()
-        # The entity rows as last committed: a commit writes the rows whose JSON differs from these.
-        self._rows: dict[RowKey, str] = {}
+        # The entity rows as last committed: a commit writes the rows whose JSON differs from these, for the
+        # entities the request reached in the tracked world.
+        self._committed = Committed()
+        self._tracker: Tracker | None = None
+        self.verify = os.environ.get("KMSLAUNCH_STORE_VERIFY") == "1"
         self._open = False
         self._stray: list[Event] = []
         # Creating the tables, adding columns and converting an earlier schema is one transaction: a state that
@@ -151,7 +157,6 @@ class Store:
             self._open = False
         except BaseException:
             self.rollback()
-            self._rows = {}
             self.db.close()
             raise
 
@@ -164,44 +169,68 @@ class Store:
     # Transactions ------------------------------------------------------------------------------------------
 
     def begin(self) -> None:
-        """Open the request's transaction; IMMEDIATE takes the write lock now, so the commit cannot be refused."""
+        """Open the request's transaction; IMMEDIATE takes the write lock now, so the commit cannot be refused.
+        From here on the tracked world notes the entities the request reaches."""
         with self.lock:
             self.db.execute("BEGIN IMMEDIATE")
             self._open = True
+            if self._tracker is not None:
+                self._tracker.reset()
 
     def commit(self, world: World | None, events: Iterable[Event]) -> None:
         """Write what changed in ``world`` (None: the request changed nothing in it) and append ``events``, then
         commit. On any error the transaction is still open: the caller rolls back."""
         with self.lock:
-            rows = self._write_world(world) if world is not None else None
+            if world is not None:
+                self._write_world(world)
             self._append(events)
             self.db.execute("COMMIT")
             self._open = False
-            if rows is not None:
-                self._rows = rows
 
     def rollback(self) -> None:
+        """Undo the open transaction. The committed rows are read again: the commit may have taken some of the
+        request's rows in before it failed. The world in memory is the caller's to read again (``load_world``)."""
         with self.lock:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
             self._open = False
+            self._committed = Committed(self.db.execute("SELECT path, list, id, content FROM entities"))
+            self._tracker = None
 
-    def _write_world(self, world: World) -> dict[RowKey, str]:
-        files, _ = snapshot_files(world, meta={"source": "kmslaunch serve"}, trail=False)
-        # An account with no files is still an account: a head row of its own keeps it.
+    def _write_world(self, world: World) -> None:
+        tracker = self._tracker
+        if tracker is None or tracker.world is not world:
+            # A world not read from this store (a fresh one, a snapshot's): every row, then track it.
+            files, _ = snapshot_files(world, meta=META, trail=False)
+            rows = to_rows(files)
+            for account_id in world.accounts:
+                rows.setdefault((account_id, "", ""), "null")
+            new = by_path(rows)
+            writes, deletes = self._committed.apply(new, [p for p in self._committed.by_path if p not in new])
+            self._tracker = Tracker(world)
+        else:
+            d = delta(world, tracker)
+            changed = by_path(to_rows(d.files))
+            for account_id in d.accounts:
+                changed.setdefault(account_id, {("", ""): "null"})
+            writes, deletes = self._committed.apply(changed, d.gone, d.items)
+        if deletes:
+            self.db.executemany("DELETE FROM entities WHERE path = ? AND list = ? AND id = ?", deletes)
+        if writes:
+            self.db.executemany("INSERT OR REPLACE INTO entities (path, list, id, content) VALUES (?, ?, ?, ?)", writes)
+        if self.verify:
+            self._verify(world)
+
+    def _verify(self, world: World) -> None:
+        """Check that the rows kept equal a whole pass over ``world`` (KMSLAUNCH_STORE_VERIFY=1, for tests)."""
+        files, _ = snapshot_files(world, meta=META, trail=False)
         rows = to_rows(files)
         for account_id in world.accounts:
             rows.setdefault((account_id, "", ""), "null")
-        old = self._rows
-        changed = [(*k, v) for k, v in rows.items() if old.get(k) != v]
-        gone = [k for k in old if k not in rows]
-        if gone:
-            self.db.executemany("DELETE FROM entities WHERE path = ? AND list = ? AND id = ?", gone)
-        if changed:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO entities (path, list, id, content) VALUES (?, ?, ?, ?)", changed
-            )
-        return rows
+        kept = self._committed.rows()
+        if kept != rows:
+            wrong = sorted({k for k in rows.keys() | kept.keys() if rows.get(k) != kept.get(k)})
+            raise AssertionError(f"the rows written differ from a whole pass at {wrong[:5]}")
 
     def _append(self, events: Iterable[Event]) -> None:
         rows = [(a, r, encode(e)) for a, r, e in events]
@@ -214,7 +243,8 @@ class Store:
         """The committed world, or None in a state that holds none yet."""
         with self.lock:
             rows = self.db.execute("SELECT path, list, id, content FROM entities").fetchall()
-            self._rows = {}
+            self._committed = Committed()
+            self._tracker = None
             if not rows:
                 return None
             files: dict[str, Any] = from_rows(rows)
@@ -222,7 +252,8 @@ class Store:
             for account, region, text in self.db.execute("SELECT account, region, event FROM trail ORDER BY id"):
                 trails.setdefault((str(account), str(region)), []).append(json.loads(text))
             world = _world_from_files(files, trails, clock, ids)
-            self._rows = {(str(p), str(n), str(i)): str(c) for p, n, i, c in rows}
+            self._committed = Committed((str(p), str(n), str(i), str(c)) for p, n, i, c in rows)
+            self._tracker = Tracker(world)
             return world
 
     def save_world(self, world: World, extra_meta: dict[str, str] | None = None) -> None:
@@ -233,7 +264,8 @@ class Store:
             if own:
                 self.begin()
             try:
-                rows = self._write_world(world)
+                self._tracker = None  # every row of ``world``
+                self._write_world(world)
                 self.db.execute("DELETE FROM trail")
                 self._append(
                     (a.account_id, r.name, e)
@@ -246,7 +278,6 @@ class Store:
                 if own:
                     self.db.execute("COMMIT")
                     self._open = False
-                self._rows = rows
             except BaseException:
                 if own:
                     self.rollback()
