@@ -1,9 +1,9 @@
-"""Write latency of ``kmslaunch serve`` as its state grows 10×: whole-snapshot saves against per-entity rows.
+"""Write latency of ``kmslaunch serve`` as its state grows 10x: whole-snapshot saves against per-entity rows.
 
 Run by hand: ``.venv/bin/python bench/bench_store.py`` (about a minute; ``-n`` writes per measure).
 
-A state of 1× holds, in one account and region, 100 KMS keys, 100 EBS volumes, 25 IAM users and 2,000
-CloudTrail records (CloudTrail is most of a state under load: every call, reads included, adds one); 10× holds ten
+A state of 1x holds, in one account and region, 100 KMS keys, 100 EBS volumes, 25 IAM users and 2,000
+CloudTrail records (CloudTrail is most of a state under load: every call, reads included, adds one); 10x holds ten
 times each. For each size, the same in-process endpoint (``Server`` on loopback, one boto3 client, keep-alive,
 no retries) makes N writes (``ec2.create_volume``, one new row) with each design:
 
@@ -11,7 +11,7 @@ no retries) makes N writes (``ec2.create_volume``, one new row) with each design
   them in one transaction: the design of state schema 1 (``Store.save_world`` before per-entity rows);
 - ``rows`` (the endpoint's design) writes the rows whose JSON changed and appends the call's CloudTrail record.
 
-Printed: p50 and p95 write latency in milliseconds, and the 10× / 1× ratio of p50 for each design. Read the
+Printed: p50 and p95 write latency in milliseconds, and the 10x / 1x ratio of p50 for each design. Read the
 ratios: the absolute figures depend on this shared machine's load.
 """
 
@@ -23,7 +23,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -44,7 +43,7 @@ REGION = "us-east-1"
 class WholeSnapshotStore(Store):
     """Schema 1's write: the whole world, CloudTrail included, serialized as snapshot files at every change."""
 
-    def _write_world(self, world: World) -> Any:
+    def _write_world(self, world: World) -> None:
         with tempfile.TemporaryDirectory(prefix="kmslaunch-bench-") as tmp:
             root = Path(tmp) / "snap"
             save_snapshot(world, root, meta={"source": "kmslaunch serve"})
@@ -52,7 +51,6 @@ class WholeSnapshotStore(Store):
         self.db.execute("CREATE TABLE IF NOT EXISTS world_files_bench (path TEXT PRIMARY KEY, content TEXT)")
         self.db.execute("DELETE FROM world_files_bench")
         self.db.executemany("INSERT INTO world_files_bench VALUES (?, ?)", files)
-        return self._rows
 
 
 def populate(world: World, scale: int) -> None:
@@ -62,7 +60,8 @@ def populate(world: World, scale: int) -> None:
         key_id = f"{i:08d}-0000-4000-8000-000000000000"
         arn = f"arn:aws:kms:{REGION}:{DEFAULT_ACCOUNT}:key/{key_id}"
         policy = key_document(default_key_policy(DEFAULT_ACCOUNT), arn)
-        region.kms.keys[key_id] = Key(key_id, arn, DEFAULT_ACCOUNT, REGION, policy, creation_date="2026-01-15T09:30:00Z")
+        created = "2026-01-15T09:30:00Z"
+        region.kms.keys[key_id] = Key(key_id, arn, DEFAULT_ACCOUNT, REGION, policy, creation_date=created)
         vid = f"vol-0{i:016x}"
         region.ec2.volumes[vid] = Volume(vid, 8, "gp3", f"{REGION}a", True, arn, create_time="2026-01-15T09:30:00Z")
     for i in range(25 * scale):
@@ -139,7 +138,8 @@ def main() -> None:
     for name in designs:
         one, ten = got[(name, 1)], got[(name, 10)]
         ratio = statistics.median(ten) / statistics.median(one)
-        print(f"{name:<8}{_p(one, 0.5):>9.1f}{_p(one, 0.95):>9.1f}{_p(ten, 0.5):>10.1f}{_p(ten, 0.95):>10.1f}{ratio:>11.1f}x")
+        cells = f"{_p(one, 0.5):>9.1f}{_p(one, 0.95):>9.1f}{_p(ten, 0.5):>10.1f}{_p(ten, 0.95):>10.1f}"
+        print(f"{name:<8}{cells}{ratio:>11.1f}x")
     whole, rows = statistics.median(got[("whole", 10)]), statistics.median(got[("rows", 10)])
     print(f"at 10x, whole / rows p50: {whole / rows:.1f}x")
 

@@ -20,9 +20,11 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from kmslaunch.cli.main import cli
+from kmslaunch.server import delta
 from kmslaunch.server.app import Server
 from kmslaunch.server.state import DEFAULT_ACCESS_KEY, DEFAULT_ACCOUNT, DEFAULT_SECRET, State
 from kmslaunch.server.store import SCHEMA_VERSION, Store, StoreError
+from kmslaunch.snapshot import save
 from kmslaunch.snapshot.load import load_snapshot
 
 ROOT = Path(__file__).parent
@@ -167,6 +169,28 @@ def test_a_write_writes_only_the_rows_it_changed(endpoint: Endpoint) -> None:
     written = db.total_changes - before
     # The new volume's row and the CloudTrail record (plus at most a head row): not the 30 other volumes.
     assert 2 <= written <= 4, written
+
+
+def test_a_write_serializes_only_the_entities_it_reached(endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+    kms, ec2 = endpoint.client("kms"), endpoint.client("ec2")
+    arns = [kms.create_key()["KeyMetadata"]["Arn"] for _ in range(20)]
+    for _ in range(20):
+        ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)
+    counts = {"key": 0, "volume": 0}
+
+    def counting(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*args: Any) -> Any:
+            counts[name] += 1
+            return real(*args)
+
+        return wrapped
+
+    for module in (delta, save):
+        monkeypatch.setattr(module, "key_files", counting("key", save.key_files))
+        monkeypatch.setattr(module, "volume_json", counting("volume", save.volume_json))
+    ec2.create_volume(AvailabilityZone="us-east-1a", Size=1, Encrypted=True, KmsKeyId=arns[3])
+    # The new volume and the key it is encrypted with: not the 20 other keys nor the 20 other volumes.
+    assert counts == {"key": 1, "volume": 1}
 
 
 def test_the_cloudtrail_record_is_committed_before_the_answer(endpoint: Endpoint) -> None:

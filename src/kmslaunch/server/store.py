@@ -3,9 +3,10 @@
 Each request is one SQLite transaction (``begin`` … ``commit``), opened before its handler runs: what the
 request changed in the world, the credentials and key material it made, and its CloudTrail record are committed
 together before the response is sent, or not at all. A write costs what it changed: the world is kept as the
-rows of its snapshot files (``server/rows.py``: one row per key, grant list, volume, user…), and a commit writes
-only the rows whose JSON differs from the last committed ones; CloudTrail records are appended rows, never
-rewritten. The state exports as a snapshot the doctor reads (``kmslaunch serve --export DIR``).
+rows of its snapshot files (``server/rows.py``: one row per key file, volume, instance, user…); a commit
+serializes again only the entities the request reached (``tracking.py``, ``delta.py``) and writes the rows whose
+JSON differs from the committed ones; CloudTrail records are appended rows, never rewritten. The state exports
+as a snapshot the doctor reads (``kmslaunch serve --export DIR``).
 
 Durability: SQLite's write-ahead log with ``synchronous=NORMAL``: a committed request survives the server being
 killed (``kill -9``); a crash of the machine itself (power loss) may lose the last commits, never leaving a
