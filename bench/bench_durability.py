@@ -65,6 +65,8 @@ class Client:
     acks: list[Ack] = field(default_factory=list)
     policy_tries: dict[str, list[str]] = field(default_factory=dict)  # key id -> policy markers tried, in order
     keys: list[str] = field(default_factory=list)
+    refused: dict[str, int] = field(default_factory=dict)  # AWS error code -> count
+    unanswered: int = 0  # the connection failed (the server was down)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class Result:
     inconsistent: tuple[str, ...]
     untrailed: tuple[str, ...]
     kills: int
+    refused: dict[str, int]
+    unanswered: int
 
 
 def _free_port() -> int:
@@ -156,10 +160,13 @@ def _client_loop(c: Client, url: str, stop: threading.Event, max_requests: int) 
         c.tried += 1
         try:
             ack = _one(c, i, kms, iam, ec2)
-        except ClientError:
+        except ClientError as exc:
             ack = None  # an AWS error: not a 2xx, so not acknowledged
+            code = str(exc.response.get("Error", {}).get("Code"))
+            c.refused[code] = c.refused.get(code, 0) + 1
         except Exception:  # the connection failed: the server is down or being killed
             ack = None
+            c.unanswered += 1
             time.sleep(0.05)
         if ack is not None:
             c.acks.append(ack)
@@ -235,6 +242,8 @@ def check(path: Path, cs: list[Client], kills: int) -> Result:
             inconsistent=tuple(inconsistent),
             untrailed=tuple(untrailed),
             kills=kills,
+            refused={k: sum(c.refused.get(k, 0) for c in cs) for k in sorted({k for c in cs for k in c.refused})},
+            unanswered=sum(c.unanswered for c in cs),
         )
     finally:
         st.store.close()
@@ -271,6 +280,7 @@ def main() -> None:
     r = run(args.clients, args.phase, args.kills, args.max_requests)
     print(f"{args.clients} clients, {r.kills} kill -9 and restarts, {args.phase:g} s of load around each")
     print(f"tried {r.tried}  acknowledged {r.acknowledged}  present {r.present}  lost {len(r.lost)}")
+    print(f"not acknowledged: {r.unanswered} without an answer (server down), refused {r.refused or 'none'}")
     print(f"inconsistencies {len(r.inconsistent)}  acknowledged calls without a CloudTrail record {len(r.untrailed)}")
     for line in (*r.lost, *r.inconsistent, *r.untrailed)[:20]:
         print("  " + line)

@@ -185,6 +185,7 @@ def test_a_write_serializes_only_the_entities_it_reached(endpoint: Endpoint, mon
 
         return wrapped
 
+    endpoint.state.store.verify = False  # the check's whole pass would count every entity
     for module in (delta, save):
         monkeypatch.setattr(module, "key_files", counting("key", save.key_files))
         monkeypatch.setattr(module, "volume_json", counting("volume", save.volume_json))
