@@ -491,6 +491,30 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html",
         Confidence.INFERRED,
     ),
+    Assumption(
+        "endpoint-invalid-text",
+        "What the local endpoint answers a string that is not Unicode (an unpaired UTF-16 surrogate, JSON's "
+        '"\\ud800")',
+        "Refused before any handler runs: ValidationException (KMS, CloudTrail, Organizations) or "
+        "InvalidParameterValue (EC2, IAM, STS, Auto Scaling), naming the parameter; nothing is stored, not even "
+        "escaped, and no CloudTrail record is kept (as for any request the protocol layer refuses).",
+        "https://docs.aws.amazon.com/kms/latest/APIReference/CommonErrors.html (ValidationException: the input "
+        "fails to satisfy the constraints); AWS's APIs take UTF-8 text, which cannot hold an unpaired surrogate; "
+        "the exact answer AWS gives is not documented",
+        Confidence.UNKNOWN,
+    ),
+    Assumption(
+        "endpoint-unknown-region",
+        "What the local endpoint answers a request signed for a region AWS does not have",
+        "SignatureDoesNotMatch (InvalidSignatureException for KMS, CloudTrail and Organizations; AuthFailure for "
+        "EC2) \"Credential should be scoped to a valid region, not 'REGION'.\", before any handler runs. Known "
+        "regions are the installed botocore's (endpoints.json) for the world's partition: a region newer than "
+        "botocore is refused until botocore is upgraded.",
+        "STS and IAM return this message for a credential scope naming another region (seen in SDK reports); "
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-signing-elements.html (the region is "
+        "part of the signed credential scope)",
+        Confidence.INFERRED,
+    ),
 )
 
 

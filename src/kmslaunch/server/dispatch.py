@@ -24,6 +24,7 @@ from kmslaunch.wire.sigv4 import SigV4Error, error_response, service_from_reques
 
 from .handlers import HANDLERS
 from .handlers.base import ApiError, Ctx
+from .regions import lone_surrogate_path, region_problem
 from .state import State
 
 log = logging.getLogger("kmslaunch.serve")
@@ -80,6 +81,13 @@ def handle(
         return serialize_error(model, code=err.code, message=err.message, status=err.status, request_id=request_id)
     service = signed.service
     model = load_service(SERVICES[service])
+    # A region AWS does not have is refused before anything is looked up, as AWS refuses its signature: no
+    # handler runs, and the world never holds a region its state could not save (assumption
+    # ``endpoint-unknown-region``).
+    bad_region = region_problem(state.world.partition, signed.region)
+    if bad_region is not None:
+        code, status, message = error_response(model.protocol, SigV4Error("bad_signature", bad_region))
+        return serialize_error(model, code=code, message=message, status=status, request_id=request_id)
     try:
         return _handle_signed(
             state, model, service, signed.region, signed.access_key_id, query, lower, body, source_ip, request_id
@@ -119,7 +127,10 @@ def _handle_signed(
             400,
         )
     params = parse_request(model, operation, body=body, content_type=content_type, query=query)
-    with state.lock:
+    surrogate = lone_surrogate_path(params)
+    if surrogate is not None:
+        raise _not_unicode(model.protocol, surrogate)
+    with state.lock, state.transaction():
         caller = state.caller(access_key_id)
         ctx = Ctx(
             state=state,
@@ -167,6 +178,19 @@ def _handle_signed(
     if error is not None:
         raise error
     return serialize_response(model, operation, output, request_id=request_id)
+
+
+def _not_unicode(protocol: str, path: str) -> ApiError:
+    """A string that is not Unicode text (an unpaired UTF-16 surrogate such as JSON's ``"\\ud800"``), refused as
+    an invalid parameter value: AWS's JSON services answer a value outside the allowed characters with
+    ValidationException, EC2 and the query services with InvalidParameterValue
+    (https://docs.aws.amazon.com/kms/latest/APIReference/CommonErrors.html). Refused, not stored escaped: no
+    AWS API stores a string it could not return as UTF-8. Assumption ``endpoint-invalid-text``."""
+    message = (
+        f"1 validation error detected: Value at '{path}' failed to satisfy constraint: "
+        "Member must contain only valid Unicode characters"
+    )
+    return ApiError("ValidationException" if protocol == "json" else "InvalidParameterValue", message, 400)
 
 
 def _loggable(value: Any, limit: int = 4000) -> Any:

@@ -11,7 +11,8 @@ import hmac
 import os
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from kmslaunch.world.world import World
 
 from .examples import add_examples
 from .handlers.base import PROTOCOL_OF, ApiError, Ctx
-from .store import Store, StoredCredential
+from .store import Event, Store, StoredCredential
 
 # AWS's documented example key pair (https://docs.aws.amazon.com/IAM/latest/UserGuide/security-creds.html),
 # for the root user of the first account, so that the AWS CLI works out of the box.
@@ -49,20 +50,50 @@ class State:
         self.lock = threading.RLock()
         self.clock = clock or Clock(real=True)
         self.ids = ids or RandomIds(seed=secrets.token_hex(8))
-        world = store.load_world(self.clock, self.ids)
-        self.fresh = world is None
-        self.world = world or World(clock=self.clock, ids=self.ids)
-        self.credentials: dict[str, StoredCredential] = {c.access_key_id: c for c in store.credentials()}
-        self.materials: dict[str, bytes] = store.materials()
         self.version = 0  # bumped at every change of the world: what is cached per caller is dropped
         self._callers: dict[tuple[str, int], Principal] = {}
         self._sessions: dict[tuple[str, int], tuple[Policy, ...]] = {}
+        self._marks: dict[tuple[str, str], int] = {}  # each trail's length when the request began
+        world = self._load()
+        self.fresh = world is None
+        self.world = world or World(clock=self.clock, ids=self.ids)
         if self.fresh:
-            self.world.account(DEFAULT_ACCOUNT)
-            self.add_credential(DEFAULT_ACCESS_KEY, DEFAULT_SECRET, f"arn:aws:iam::{DEFAULT_ACCOUNT}:root")
-            if examples:
-                add_examples(self.world, DEFAULT_ACCOUNT)
-            store.save_world(self.world)
+            with self.lock, self.transaction():
+                self.world.account(DEFAULT_ACCOUNT)
+                self.add_credential(DEFAULT_ACCESS_KEY, DEFAULT_SECRET, f"arn:aws:iam::{DEFAULT_ACCOUNT}:root")
+                if examples:
+                    add_examples(self.world, DEFAULT_ACCOUNT)
+                store.save_world(self.world)
+                store.commit(None, ())
+
+    def _load(self) -> World | None:
+        """Read the committed state into memory: the world, credentials and key material."""
+        world = self.store.load_world(self.clock, self.ids)
+        self.credentials: dict[str, StoredCredential] = {c.access_key_id: c for c in self.store.credentials()}
+        self.materials: dict[str, bytes] = self.store.materials()
+        self.version += 1
+        self._callers.clear()
+        self._sessions.clear()
+        return world
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One request, under the state's lock: everything it writes is committed by ``save``, or nothing is.
+
+        A request that fails before its commit (a handler's bug, a commit refused) is rolled back in SQLite, and
+        the memory is read back from the store: the store is the truth, so what the request did in memory is
+        undone wholesale, whatever it touched. That costs a reload, on failures only; a request that succeeds
+        pays nothing for it (no copy of the world is made before a handler runs).
+        """
+        self.store.begin()
+        self._marks = self._trail_marks()
+        try:
+            yield
+        except BaseException:
+            self.store.rollback()
+            world = self._load()
+            self.world = world or World(clock=self.clock, ids=self.ids)
+            raise
 
     # Identity ------------------------------------------------------------------------------------------------
 
@@ -227,12 +258,30 @@ class State:
 
     # Persistence -----------------------------------------------------------------------------------------------
 
+    def _trail_marks(self) -> dict[tuple[str, str], int]:
+        return {
+            (a.account_id, r.name): len(r.trail.events)
+            for a in self.world.accounts.values()
+            for r in a.regions.values()
+        }
+
+    def _appended(self) -> list[Event]:
+        """The CloudTrail records the request added, in whichever account's and region's trail: the dispatcher's
+        record of the call and those the launch path writes itself (EC2's calls to KMS, in the key's account)."""
+        out: list[Event] = []
+        for a in self.world.accounts.values():
+            for r in a.regions.values():
+                start = self._marks.get((a.account_id, r.name), 0)
+                out.extend((a.account_id, r.name, e) for e in r.trail.events[start:])
+        return out
+
     def save(self, ctx: Ctx) -> None:
-        events = [(ctx.account, ctx.region, e) for e in ctx.events]
+        """Commit the request's transaction: the world's changed entities (when the handler changed any) and the
+        request's CloudTrail records, together, before the response is sent."""
+        events = self._appended()
         if ctx.changed:
             self.version += 1
-            self.store.save_world(self.world)
-        self.store.append_events(events)
+        self.store.commit(self.world if ctx.changed else None, events)
 
 
 def _xor(material: bytes, nonce: bytes, data: bytes) -> bytes:

@@ -44,20 +44,7 @@ def save_snapshot(
         raise SnapshotError([Problem(str(root), "", "exists and is not a directory")])
     if root.is_dir() and not overwrite and any(root.iterdir()):
         raise SnapshotError([Problem(str(root), "", "is not empty: refusing to write over what is there")])
-    files: Files = {}
-    problems: list[Problem] = []
-    account_dirs: list[str] = []
-    files[(L.META,)] = _meta(world, meta)
-    for account_id in sorted(world.accounts):
-        if not L.ACCOUNT_RE.match(account_id):
-            problems.append(Problem(str(root), "", f"account id {account_id!r} is not 12 digits"))
-            continue
-        account_dirs.append(account_id)
-        _account(world, world.accounts[account_id], files, problems, str(root))
-    _organization(world, files, problems, str(root))
-    if problems:
-        raise SnapshotError(problems)
-
+    files, account_dirs = snapshot_files(world, meta=meta, where=str(root))
     base = root.resolve()
     written = []
     for account_id in account_dirs:
@@ -72,7 +59,31 @@ def save_snapshot(
     return written
 
 
-def _meta(world: World, meta: dict[str, Any] | None) -> dict[str, Any]:
+def snapshot_files(
+    world: World, *, meta: dict[str, Any] | None = None, where: str = "", trail: bool = True
+) -> tuple[Files, list[str]]:
+    """The snapshot's files as JSON values by path (nothing written), and the account folders it lists.
+
+    Without ``trail`` the CloudTrail files are left out: the endpoint's store keeps the records as rows of their
+    own, appended as calls are made, instead of rewriting the whole trail at each change.
+    """
+    files: Files = {}
+    problems: list[Problem] = []
+    account_dirs: list[str] = []
+    files[(L.META,)] = meta_json(world, meta)
+    for account_id in sorted(world.accounts):
+        if not L.ACCOUNT_RE.match(account_id):
+            problems.append(Problem(where, "", f"account id {account_id!r} is not 12 digits"))
+            continue
+        account_dirs.append(account_id)
+        _account(world, world.accounts[account_id], files, problems, where, trail)
+    organization_files(world, files, problems, where)
+    if problems:
+        raise SnapshotError(problems)
+    return files, account_dirs
+
+
+def meta_json(world: World, meta: dict[str, Any] | None) -> dict[str, Any]:
     given = dict(meta or {})
     listed = given.get("errors")
     errors = (
@@ -109,27 +120,34 @@ def _safe(name: str, what: str, problems: list[Problem], root: str) -> bool:
 # -- accounts -------------------------------------------------------------------------------------------------
 
 
-def _account(world: World, acct: Account, files: Files, problems: list[Problem], root: str) -> None:
+def _account(world: World, acct: Account, files: Files, problems: list[Problem], root: str, trail: bool = True) -> None:
     a = acct.account_id
     if acct.iam.known:
-        files[(a, *L.IAM_DETAILS.split("/"))] = _iam(acct.iam)
+        files[(a, *L.IAM_DETAILS.split("/"))] = iam_details(acct.iam)
     for name in sorted(acct.regions):
-        region = acct.regions[name]
-        if _uncollected(region):
-            continue  # nothing known of it: leave it out, so that it loads as unknown again
-        if not L.REGION_RE.match(name):
-            problems.append(Problem(root, "", f"region {name!r} of account {a} is not a region name"))
-            continue
-        base = (a, name)
-        if region.kms.known:
-            _kms(world, region.kms, base, files, problems, root)
-        _ec2(world, a, region, base, files, problems, root)
-        _autoscaling(region.autoscaling, base, files)
-        if region.trail.known:
-            files[(*base, *L.TRAIL_EVENTS.split("/"))] = _trail(region.trail)
+        region_files(world, a, acct.regions[name], files, problems, root, trail)
 
 
-def _uncollected(region: Region) -> bool:
+def region_files(
+    world: World, a: str, region: Region, files: Files, problems: list[Problem], root: str, trail: bool = True
+) -> None:
+    """The files of one account's region (none for a region nothing is known of)."""
+    name = region.name
+    if uncollected(region):
+        return  # nothing known of it: leave it out, so that it loads as unknown again
+    if not L.REGION_RE.match(name):
+        problems.append(Problem(root, "", f"region {name!r} of account {a} is not a region name"))
+        return
+    base = (a, name)
+    if region.kms.known:
+        _kms(world, region.kms, base, files, problems, root)
+    _ec2(world, a, region, base, files, problems, root)
+    autoscaling_files(region.autoscaling, base, files)
+    if trail and region.trail.known:
+        files[(*base, *L.TRAIL_EVENTS.split("/"))] = _trail(region.trail)
+
+
+def uncollected(region: Region) -> bool:
     ec2, asg = region.ec2, region.autoscaling
     return (
         not region.kms.known
@@ -148,7 +166,7 @@ def _rel(base: tuple[str, ...], rel: str) -> tuple[str, ...]:
 # -- IAM: get-account-authorization-details ----------------------------------------------------------------------
 
 
-def _iam(iam: Iam) -> dict[str, Any]:
+def iam_details(iam: Iam) -> dict[str, Any]:
     return {
         "UserDetailList": [user_detail(iam, iam.users[n]) for n in sorted(iam.users)],
         "GroupDetailList": [group_detail(iam, iam.groups[n]) for n in sorted(iam.groups)],
@@ -238,6 +256,13 @@ def policy_detail(p: ManagedPolicy) -> dict[str, Any]:
 
 
 def _kms(world: World, kms: Kms, base: tuple[str, ...], files: Files, problems: list[Problem], root: str) -> None:
+    kms_aliases(world, kms, base, files)
+    for key_id in sorted(kms.keys):
+        if _safe(key_id, "key id", problems, root):
+            key_files(kms.keys[key_id], (*_rel(base, L.KMS_KEYS), key_id), files)
+
+
+def kms_aliases(world: World, kms: Kms, base: tuple[str, ...], files: Files) -> None:
     account, region = base
     files[_rel(base, L.KMS_ALIASES)] = {
         "Aliases": [
@@ -249,12 +274,9 @@ def _kms(world: World, kms: Kms, base: tuple[str, ...], files: Files, problems: 
             for alias in sorted(kms.aliases)
         ]
     }
-    for key_id in sorted(kms.keys):
-        if _safe(key_id, "key id", problems, root):
-            _key(kms.keys[key_id], (*_rel(base, L.KMS_KEYS), key_id), files)
 
 
-def _key(key: Key, folder: tuple[str, ...], files: Files) -> None:
+def key_files(key: Key, folder: tuple[str, ...], files: Files) -> None:
     files[(*folder, L.DESCRIBE_KEY)] = {"KeyMetadata": key.describe()}
     if key.policy_known:
         files[(*folder, L.KEY_POLICY)] = {"Policy": key.policy.text(), "PolicyName": "default"}
@@ -268,6 +290,18 @@ def _key(key: Key, folder: tuple[str, ...], files: Files) -> None:
 def _ec2(
     world: World, account: str, region: Region, base: tuple[str, ...], files: Files, problems: list[Problem], root: str
 ) -> None:
+    ec2_shared(world, account, region, base, files)
+    ec2 = region.ec2
+    files[_rel(base, L.EC2_VOLUMES)] = {"Volumes": [volume_json(ec2.volumes[v]) for v in sorted(ec2.volumes)]}
+    files[_rel(base, L.EC2_INSTANCES)] = {
+        "Reservations": [reservation_json(account, ec2, ec2.instances[i]) for i in sorted(ec2.instances)]
+    }
+    ec2_templates(ec2, base, files, problems, root)
+    ec2_settings(ec2, base, files)
+
+
+def ec2_shared(world: World, account: str, region: Region, base: tuple[str, ...], files: Files) -> None:
+    """describe-images and describe-snapshots of ``account``: its own, and those other accounts share with it."""
     ec2 = region.ec2
     images = dict(ec2.images)
     snapshots = dict(ec2.snapshots)
@@ -285,15 +319,18 @@ def _ec2(
                 snapshots.setdefault(snap.snapshot_id, snap)
     files[_rel(base, L.EC2_IMAGES)] = {"Images": [_image(images[i]) for i in sorted(images)]}
     files[_rel(base, L.EC2_SNAPSHOTS)] = {"Snapshots": [_snapshot(snapshots[s]) for s in sorted(snapshots)]}
-    files[_rel(base, L.EC2_VOLUMES)] = {"Volumes": [_volume(ec2.volumes[v]) for v in sorted(ec2.volumes)]}
-    files[_rel(base, L.EC2_INSTANCES)] = {
-        "Reservations": [_reservation(account, ec2, ec2.instances[i]) for i in sorted(ec2.instances)]
-    }
+
+
+def ec2_templates(ec2: Ec2, base: tuple[str, ...], files: Files, problems: list[Problem], root: str) -> None:
     templates = [ec2.launch_templates[t] for t in sorted(ec2.launch_templates)]
     files[_rel(base, L.EC2_TEMPLATES)] = {"LaunchTemplates": [_template(t) for t in templates]}
     for t in templates:
         if _safe(t.template_id, "launch template id", problems, root):
             files[(*_rel(base, L.EC2_TEMPLATE_VERSIONS), f"{t.template_id}.json")] = _template_versions(t)
+
+
+def ec2_settings(ec2: Ec2, base: tuple[str, ...], files: Files) -> None:
+    """The region's EBS encryption defaults and VPC endpoints."""
     if ec2.defaults.known or ec2.defaults.by_default_known:
         files[_rel(base, L.EBS_BY_DEFAULT)] = {
             "EbsEncryptionByDefault": ec2.defaults.encryption_by_default,
@@ -361,7 +398,7 @@ def _snapshot(s: Snapshot) -> dict[str, Any]:
     return out
 
 
-def _volume(v: Volume) -> dict[str, Any]:
+def volume_json(v: Volume) -> dict[str, Any]:
     out: dict[str, Any] = {
         "Attachments": [
             {
@@ -392,7 +429,7 @@ def _volume(v: Volume) -> dict[str, Any]:
     return out
 
 
-def _reservation(account: str, ec2: Ec2, inst: Instance) -> dict[str, Any]:
+def reservation_json(account: str, ec2: Ec2, inst: Instance) -> dict[str, Any]:
     # The world does not keep reservations: one per instance, with an id derived from the instance's.
     rid = "r-0" + hashlib.sha256(inst.instance_id.encode()).hexdigest()[:16]
     return {"Groups": [], "Instances": [_instance(ec2, inst)], "OwnerId": account, "ReservationId": rid}
@@ -447,7 +484,7 @@ def _template_versions(t: LaunchTemplate) -> dict[str, Any]:
 # -- Auto Scaling and CloudTrail ----------------------------------------------------------------------------------
 
 
-def _autoscaling(asg: AutoScaling, base: tuple[str, ...], files: Files) -> None:
+def autoscaling_files(asg: AutoScaling, base: tuple[str, ...], files: Files) -> None:
     groups = [asg.groups[n] for n in sorted(asg.groups)]
     out = []
     for g in groups:
@@ -524,7 +561,7 @@ def lookup_event(rec: dict[str, Any]) -> dict[str, Any]:
 # -- Organizations ------------------------------------------------------------------------------------------------
 
 
-def _organization(world: World, files: Files, problems: list[Problem], root: str) -> None:
+def organization_files(world: World, files: Files, problems: list[Problem], root: str) -> None:
     org = world.organization
     if org.known and org.org_id is None:
         return  # not in an organization: recorded in snapshot.json's errors
