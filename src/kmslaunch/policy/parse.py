@@ -52,6 +52,13 @@ def load_document(raw: object) -> tuple[object, list[Issue]]:
             return json.loads(text), []
         except json.JSONDecodeError as exc:
             return None, [error("", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]
+        except RecursionError:
+            # Python's decoder recurses once per level; AWS caps a policy at 6,144 (identity) or 32 KB (key)
+            # characters, and no document AWS accepts nests anywhere near this deep.
+            return None, [error("", "arrays or objects nested too deep: expected a policy document")]
+        except ValueError:
+            # Integers longer than sys.get_int_max_str_digits() (CVE-2020-10735).
+            return None, [error("", "a number with too many digits: expected a policy document")]
     return None, [error("", f"expected a policy document (JSON object or string), got {_kind(raw)}")]
 
 
