@@ -12,8 +12,12 @@ import shutil
 import sys
 from pathlib import Path
 
+from click.testing import CliRunner
+
+from kmslaunch.cli.main import cli
 from kmslaunch.launch.request import LaunchRequest, simulate
 from kmslaunch.launch.result import LaunchKind
+from kmslaunch.preflight.scenarios import PREFLIGHT_SCENARIOS, account_world
 from kmslaunch.scenarios import SCENARIOS
 from kmslaunch.snapshot.save import save_snapshot
 from kmslaunch.world.world import World
@@ -85,6 +89,46 @@ def write_examples(root: Path) -> list[Path]:
         lines += [f"{KMSLAUNCH} simulate examples/{scenario.name}/snapshot {args}" for args in simulations]
         lines += [
             f"{KMSLAUNCH} fix examples/{scenario.name}/snapshot {replay} --out /tmp/{scenario.name}-fixed",
+            "```",
+            "",
+        ]
+        (folder / "README.md").write_text("\n".join(lines))
+        written.append(folder / "README.md")
+    return written + write_preflight_examples(root)
+
+
+def write_preflight_examples(root: Path) -> list[Path]:
+    """The pre-flight examples: a Terraform plan (as terraform show -json prints it), the snapshot of the
+    account it is applied to, and a README with the check command and what it prints."""
+    written: list[Path] = []
+    for scenario in PREFLIGHT_SCENARIOS:
+        folder = root / scenario.name
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        written += save_snapshot(account_world(), folder / "snapshot", meta={"collected_at": "2026-01-15T09:31:00Z"})
+        (folder / "plan.json").write_text(json.dumps(scenario.build(), indent=2) + "\n")
+        written.append(folder / "plan.json")
+        where = f"examples/{scenario.name}"
+        args = ["check", f"{where}/plan.json", "--snapshot", f"{where}/snapshot"]
+        res = CliRunner().invoke(cli, [a.replace("examples/", f"{root}/", 1) for a in args])
+        output = res.output.replace(f"{root}/", "examples/")
+        lines = [
+            f"# {scenario.title}",
+            "",
+            f"Source: {scenario.doc}",
+            "",
+            "`plan.json` is what `terraform show -json plan.out` prints for the plan; `snapshot/` is the account "
+            "it is applied to. From the repository root, after the README's set-up:",
+            "",
+            "```sh",
+            f"{KMSLAUNCH} {' '.join(args)}",
+            "```",
+            "",
+            f"prints (exit status {res.exit_code}):",
+            "",
+            "```text",
+            output.rstrip("\n"),
             "```",
             "",
         ]

@@ -273,7 +273,7 @@ def _fleet(ap: Applier, res: PlannedResource, caller: str | None) -> Launch:
     depends = [res.address] + ([lt_address] if lt_address else [])
     fleet_type = str(res.values.get("Type") or "maintain")
     if caller is not None or fleet_type == "instant":
-        params = {
+        params: dict[str, Any] = {
             "Type": fleet_type,
             "LaunchTemplateConfigs": [{"LaunchTemplateSpecification": spec}],
             "TargetCapacitySpecification": {"TotalTargetCapacity": 1, "DefaultTargetCapacityType": "on-demand"},
@@ -301,7 +301,7 @@ def _spot_fleet(ap: Applier, res: PlannedResource, caller: str | None) -> Launch
 
 
 def _volume(ap: Applier, res: PlannedResource, caller: str | None) -> Launch:
-    params = {k: v for k, v in ap.concrete(dict(res.values), res.address).items()}
+    params = dict(ap.concrete(dict(res.values), res.address).items())
     if isinstance(params.get("KmsKeyId"), str):
         ap.key(params["KmsKeyId"], res.address)
     params.setdefault("AvailabilityZone", f"{ap.region}a")

@@ -253,7 +253,7 @@ class PlanBuilder:
                     "mode": "managed",
                     "type": r.type,
                     "name": r.name,
-                    "provider_config_key": "aws" if not module else f"{module.split('.')[-1]}:aws",
+                    "provider_config_key": "aws" if not module else f"{module.rsplit('.', maxsplit=1)[-1]}:aws",
                     "expressions": r.expressions,
                     "schema_version": 0,
                 }

@@ -93,7 +93,7 @@ def resolve_plan(plan: Plan, snapshot: Snapshot | None = None, caller: str | Non
     if snapshot is not None:
         world = copy.deepcopy(snapshot.world)
     else:
-        world = World(clock=Clock(), ids=Ids(seed=int(hashlib.sha256(plan.file.encode()).hexdigest()[:8], 16)))
+        world = World(clock=Clock(), ids=Ids(seed=hashlib.sha256(plan.file.encode()).hexdigest()[:8]))
         world.partial = True
         world.organization = Organization(known=False)
     account, general = _account(plan, world, snapshot)
@@ -346,7 +346,8 @@ class Applier:
             return
         trust = self.document(res, "AssumeRolePolicyDocument", "the trust policy")
         inline = {}
-        for i, p in enumerate(res.values.get("Policies") or []):  # type: ignore[attr-defined]
+        policies: Any = res.values.get("Policies") or []
+        for i, p in enumerate(policies):
             name = str(self.concrete(p.get("PolicyName"), res.address) or f"inline-{i}")
             doc = p.get("PolicyDocument")
             if isinstance(doc, Ref | Pseudo | Unknown | Concat) or doc is None:

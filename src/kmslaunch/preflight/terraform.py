@@ -230,11 +230,11 @@ class _Reader:
         if unknown is True:
             return self._unknown(expr, module, address, at)
         if isinstance(value, dict) or isinstance(unknown, dict):
-            v = value if isinstance(value, dict) else {}
-            u = unknown if isinstance(unknown, dict) else {}
-            e = expr if isinstance(expr, dict) else {}
-            keys = list(v) + [k for k in u if k not in v]
-            return {k: self._symbolic(v.get(k), u.get(k), e.get(k), module, address, _dot(at, k)) for k in keys}
+            dv: dict[str, Any] = value if isinstance(value, dict) else {}
+            du: dict[str, Any] = unknown if isinstance(unknown, dict) else {}
+            de: dict[str, Any] = expr if isinstance(expr, dict) else {}
+            keys = list(dv) + [k for k in du if k not in dv]
+            return {k: self._symbolic(dv.get(k), du.get(k), de.get(k), module, address, _dot(at, k)) for k in keys}
         if isinstance(value, list) or isinstance(unknown, list):
             v = value if isinstance(value, list) else []
             u = unknown if isinstance(unknown, list) else []

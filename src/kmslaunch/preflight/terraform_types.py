@@ -80,7 +80,7 @@ class Mapped:
 
 def _clean(values: Mapping[str, Any]) -> dict[str, Any]:
     """Drop what the plan leaves empty, so that an absent attribute reads as absent (AWS's default)."""
-    return {k: v for k, v in values.items() if v is not None and v != "" and v != [] and v != {}}
+    return {k: v for k, v in values.items() if v is not None and v not in ("", [], {})}
 
 
 def _document(a: _Attrs, name: str) -> Any:

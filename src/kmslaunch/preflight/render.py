@@ -1,0 +1,222 @@
+"""A pre-flight report as text, JSON, Markdown, SARIF 2.1.0 and HTML: each failing launch path pinned to its
+resource's address (and the key's), with the refused call, the deciding statement and the doctor's verified fix;
+SARIF results point at the plan file and the line where the resource is."""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from kmslaunch import __version__
+from kmslaunch.audit.render import _fix_lines, _label
+from kmslaunch.doctor.html import page, pre
+from kmslaunch.doctor.sarif import UNKNOWN_DOC, UNKNOWN_RULE, fingerprint, refusal_rule, sentences
+
+from .check import CheckReport, PathCheck
+
+_MARK = {"fails": "✗", "fails-unless": "✗", "runs-unless": "?", "not-simulated": "?", "runs": "✓"}
+
+
+def _where(p: PathCheck) -> str:
+    line = f" (line {p.source.line})" if p.source and p.source.line else ""
+    return f"{p.address}{line}"
+
+
+def _refused(p: PathCheck) -> str | None:
+    call = p.outcome.refused
+    if call is None:
+        return None
+    return (
+        f"{call.call.operation or call.action} refused: {call.action} on {call.resource} as {call.call.principal.arn}"
+    )
+
+
+def render_text(report: CheckReport) -> list[str]:
+    s = report.to_json()["summary"]
+    out = [f"kmslaunch check: {report.plan.file}" + (f" over {report.snapshot}" if report.snapshot else "")]
+    out.append(f"account {report.account}, region {report.region}")
+    out.append(
+        f"{s['paths']} launch path(s): {s['failing']} fail, {s['unless']} unsure (runs unless / not simulated), "
+        f"{s['runs']} run"
+    )
+    for p in report.paths:
+        out += ["", f"{_MARK[p.verdict]} {p.verdict}: {p.what} {_where(p)}"]
+        if p.principal:
+            out.append(f"  launched as {p.principal}")
+        if p.fails:
+            out.append(f"  {p.outcome.headline or p.outcome.cause or ''}")
+            refused = _refused(p)
+            if refused:
+                out.append(f"  {refused}")
+            if p.key_address:
+                line = f", line {p.key_source.line}" if p.key_source and p.key_source.line else ""
+                out.append(f"  key: {p.key_address}{line} ({p.key})")
+            if p.deciding:
+                out.append(f"  deciding statement: {p.deciding}")
+            out += [f"  {line}" for line in _fix_lines(p.outcome.fix)]
+            if p.outcome.fix and _planned_key(report, p):
+                out.append(
+                    f"  the plan creates this key: put the fix's statements in {p.key_address}'s policy; the command "
+                    "above is for once the key exists"
+                )
+        if p.unless:
+            out.append("  unless:" if not p.fails else "  it could still run, if:")
+            out += [f"  - {u}" for u in p.unless]
+        note = p.note or (p.outcome.note if not p.fails else None)
+        if note:
+            out.append(f"  note: {note}")
+    if report.plan.unmodelled:
+        out += ["", "not modelled (no launch path reads them): " + ", ".join(a for _, a in report.plan.unmodelled)]
+    ignored = [f"{r.address}: {', '.join(r.ignored)}" for r in report.plan.resources if r.ignored]
+    if ignored:
+        out += ["", "attributes read but not modelled:"] + [f"  {i}" for i in ignored]
+    if report.unknown:
+        out += ["", "not in the snapshot:"] + [f"- {u}" for u in report.unknown]
+    return out
+
+
+def _planned_key(report: CheckReport, p: PathCheck) -> bool:
+    return any(r.address == p.key_address and r.action == "create" for r in report.plan.resources)
+
+
+def render_markdown(report: CheckReport) -> str:
+    s = report.to_json()["summary"]
+    out = [f"## kmslaunch check: {s['failing']} of {s['paths']} launch paths fail", ""]
+    out += ["| | resource | launch | verdict |", "|---|---|---|---|"]
+    for p in report.paths:
+        out.append(f"| {_MARK[p.verdict]} | `{p.address}` | {p.what} | {p.verdict} |")
+    for p in report.failing:
+        out += ["", f"### `{p.address}`", "", f"**{p.verdict}**: {p.outcome.headline or p.outcome.cause}"]
+        refused = _refused(p)
+        if refused:
+            out += ["", refused]
+        if p.key_address:
+            out += ["", f"Key: `{p.key_address}` (`{p.key}`)"]
+        if p.deciding:
+            out += ["", f"Deciding statement: {p.deciding}"]
+        fix = p.outcome.fix
+        if fix:
+            out += ["", f"{_label(fix)}: {fix['title'].removeprefix('alternative: ')}", "", "```sh"]
+            out += [cmd for f in fix["fixes"] for cmd in f["commands"]]
+            out.append("```")
+    unsure = report.unsure
+    if unsure:
+        out += ["", "### Launch paths that run unless something unknown refuses them", ""]
+        for p in unsure:
+            out.append(f"- `{p.address}`: " + "; ".join(p.unless or (p.note or p.outcome.note or "not simulated",)))
+    return "\n".join(out) + "\n"
+
+
+def render_sarif(report: CheckReport) -> dict[str, Any]:
+    """One result per failing or unsure path, at the plan file's line of the key when the key decided, else of
+    the launching resource."""
+    rules: dict[str, dict[str, Any]] = {}
+    results = []
+    for p in report.paths:
+        if not (p.fails or p.unsure):
+            continue
+        if p.fails:
+            rid, name = refusal_rule(p.outcome.cause or "", "KMSC", "a planned launch makes", "A planned launch fails")
+            rules[rid] = {"id": rid, "name": name, "shortDescription": {"text": name}}
+            fix = p.outcome.fix
+            fix_text = ""
+            if fix and fix["verified"]:
+                fix_text = f"{_label(fix)}: " + "; ".join(f["commands"][0] for f in fix["fixes"] if f["commands"])
+            text = sentences(
+                f"{p.what} {p.address}: {p.outcome.headline or p.outcome.cause}",
+                f"Deciding statement: {p.deciding}" if p.deciding else "",
+                fix_text,
+            )
+            level = "error"
+        else:
+            rid = UNKNOWN_RULE
+            rules[rid] = {
+                "id": rid,
+                "name": "Launch depends on a fact the plan does not hold",
+                "shortDescription": {"text": "Launch depends on a fact the plan does not hold"},
+                "helpUri": UNKNOWN_DOC,
+            }
+            why = "; ".join(p.unless) or p.note or p.outcome.note or "not simulated"
+            text = sentences(f"{p.what} {p.address} runs only unless this refuses it: {why}")
+            level = "warning"
+        decided_by_key = p.fails and (p.outcome.cause or "") in ("key-policy", "grant", "key-state")
+        at = p.key_source if decided_by_key and p.key_source else p.source
+        region: dict[str, Any] = {"startLine": at.line} if at and at.line else {}
+        location: dict[str, Any] = {
+            "physicalLocation": {
+                "artifactLocation": {"uri": Path(report.plan.file).as_posix()},
+                **({"region": region} if region else {}),
+            },
+            "logicalLocations": [
+                {"fullyQualifiedName": p.address, "kind": "resource"},
+                *([{"fullyQualifiedName": p.key_address, "kind": "resource"}] if p.key_address else []),
+            ],
+        }
+        results.append(
+            {
+                "ruleId": rid,
+                "level": level,
+                "message": {"text": text},
+                "locations": [location],
+                "partialFingerprints": fingerprint(rid, p.principal or p.address, p.what, p.key_address or p.address),
+                "properties": {"address": p.address, "verdict": p.verdict, "key_address": p.key_address},
+            }
+        )
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "kmslaunch-check",
+                        "version": __version__,
+                        "informationUri": "https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html",
+                        "rules": [rules[k] for k in sorted(rules)],
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+
+
+def render_html(report: CheckReport) -> str:
+    s = report.to_json()["summary"]
+    rows = "".join(
+        f"<tr class='{escape(p.verdict)}'><td>{_MARK[p.verdict]}</td><td><code>{escape(p.address)}</code></td>"
+        f"<td>{escape(p.what)}</td><td>{escape(p.verdict)}</td></tr>"
+        for p in report.paths
+    )
+    body = [
+        f"<h1>kmslaunch check: {s['failing']} of {s['paths']} launch paths fail</h1>",
+        f"<p>Plan <code>{escape(report.plan.file)}</code>, account {escape(report.account)}, region "
+        f"{escape(report.region)}.</p>",
+        f"<table><tr><th></th><th>resource</th><th>launch</th><th>verdict</th></tr>{rows}</table>",
+    ]
+    for p in report.paths:
+        if not (p.fails or p.unsure):
+            continue
+        body.append(f"<section><h2><code>{escape(p.address)}</code>: {escape(p.verdict)}</h2>")
+        if p.fails:
+            body.append(f"<p>{escape(p.outcome.headline or p.outcome.cause or '')}</p>")
+            refused = _refused(p)
+            if refused:
+                body.append(f"<p>{escape(refused)}</p>")
+            if p.key_address:
+                body.append(f"<p>Key: <code>{escape(p.key_address)}</code> ({escape(p.key or '')})</p>")
+            if p.deciding:
+                body.append(f"<p>Deciding statement: {escape(p.deciding)}</p>")
+            fix = p.outcome.fix
+            if fix:
+                body.append(f"<p><strong>{escape(_label(fix))}</strong>: {escape(fix['title'])}</p>")
+                cmds = [c for f in fix["fixes"] for c in f["commands"]]
+                if cmds:
+                    body.append(pre("\n".join(f"$ {c}" for c in cmds), "commands"))
+        if p.unless:
+            body.append("<ul>" + "".join(f"<li>{escape(u)}</li>" for u in p.unless) + "</ul>")
+        elif p.note:
+            body.append(f"<p>{escape(p.note)}</p>")
+        body.append("</section>")
+    return page(f"kmslaunch check: {report.plan.file}", "".join(body))
