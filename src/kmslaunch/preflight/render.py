@@ -140,7 +140,12 @@ def render_sarif(report: CheckReport) -> dict[str, Any]:
             why = "; ".join(p.unless) or p.note or p.outcome.note or "not simulated"
             text = sentences(f"{p.what} {p.address} runs only unless this refuses it: {why}")
             level = "warning"
-        decided_by_key = p.fails and (p.outcome.cause or "") in ("key-policy", "grant", "key-state")
+        # The key's line when the key decides or the fix is to its policy; else the launching resource's.
+        fixes = (p.outcome.fix or {}).get("fixes") or []
+        decided_by_key = p.fails and (
+            (p.outcome.cause or "") in ("key-policy", "grant", "key-state")
+            or any(f["kind"] == "key-policy" for f in fixes)
+        )
         at = p.key_source if decided_by_key and p.key_source else p.source
         region: dict[str, Any] = {"startLine": at.line} if at and at.line else {}
         location: dict[str, Any] = {

@@ -267,7 +267,8 @@ class _Reader:
         named: list[Ref | Pseudo | Unknown] = []
         for ref in refs:
             m = _REFERENCE.match(ref)
-            if m and m.group(2) not in _NOT_RESOURCES and not ref.startswith("module."):
+            data_without_attribute = ref.startswith("data.") and m is not None and not m.group(1)
+            if m and m.group(2) not in _NOT_RESOURCES and not ref.startswith("module.") and not data_without_attribute:
                 data, type_, name, index, attr = m.groups()
                 if data and type_ in PSEUDO_DATA and attr in PSEUDO_DATA[type_]:
                     named.append(Pseudo(PSEUDO_DATA[type_][attr]))

@@ -97,6 +97,11 @@ def _document(a: _Attrs, name: str) -> Any:
         raise a.error(name, f"expected a JSON policy document: {exc.msg} at column {exc.colno}") from None
 
 
+def _known(value: Any) -> str | None:
+    """An identity attribute when already known (a resource in state); a new one's is the resolver's to give."""
+    return value if isinstance(value, str) and value else None
+
+
 def _tristate(value: Any) -> Any:
     """A launch template's ``encrypted``: the provider keeps it a string, "" meaning unset."""
     if isinstance(value, str):
@@ -154,8 +159,9 @@ def kms_key(a: _Attrs) -> Mapped:
             "KeyUsage": a.get("key_usage"),
             "MultiRegion": a.get("multi_region"),
             "Description": a.get("description"),
-            "KeyId": a.get("key_id"),
-            "Arn": a.get("arn"),
+            # Known for a key already in state (an update, a no-op): the key's identity.
+            "KeyId": _known(a.get("key_id")),
+            "Arn": _known(a.get("arn")),
         }
     )
     return Mapped("kms_key", values, a.rest(_SKIP))
@@ -312,7 +318,7 @@ def launch_template(a: _Attrs) -> Mapped:
         {
             "LaunchTemplateName": a.get("name"),
             "LaunchTemplateData": data,
-            "LaunchTemplateId": a.get("id"),
+            "LaunchTemplateId": _known(a.get("id")),
             "UpdateDefaultVersion": a.get("update_default_version"),
         }
     )
