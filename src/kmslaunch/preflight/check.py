@@ -4,7 +4,7 @@ into the verdict, so that a path depending on an unresolved value is never answe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kmslaunch.audit.engine import Outcome, simulate_requests
@@ -218,6 +218,8 @@ def _path(
         if refusing:
             verdict = "runs-unless"
             unless += [f.sentence() for f in refusing]
+    if outcome.fix is not None:
+        outcome = replace(outcome, fix=_in_plan(resolved, outcome.fix))
     key = refused.resource if refused is not None else _first_key(result)
     key_address = resolved.key_address(key) if key else None
     key_res = resolved.by_address.get(key_address) if key_address else None
@@ -232,10 +234,25 @@ def _path(
         key_address,
         key_res.source if key_res else None,
         result.principal,
-        deciding_statement(refused) if refused is not None and outcome.fails else None,
+        _named(resolved, deciding_statement(refused)) if refused is not None and outcome.fails else None,
         outcome.note,
         from_snapshot,
     )
+
+
+def _in_plan(resolved: Resolved, fix: dict[str, Any]) -> dict[str, Any]:
+    """The doctor's fix with each change to something the plan creates pinned to its address: before apply the
+    key does not exist, so the change belongs in its resource's policy, not in a command run against AWS."""
+    fixes = []
+    for f in fix["fixes"]:
+        address = resolved.key_address(f["target"]) if f["kind"] == "key-policy" else None
+        res = resolved.by_address.get(address) if address else None
+        if res is not None and res.action == "create":
+            pinned = {"target": address, "in_plan": address, "line": res.source.line, "commands": [], "files": []}
+            fixes.append({**f, **pinned})
+        else:
+            fixes.append(f)
+    return {**fix, "fixes": fixes}
 
 
 def _first_key(result: LaunchResult) -> str | None:

@@ -4,6 +4,7 @@ SARIF results point at the plan file and the line where the resource is."""
 
 from __future__ import annotations
 
+import json
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -55,11 +56,7 @@ def render_text(report: CheckReport) -> list[str]:
             if p.deciding:
                 out.append(f"  deciding statement: {p.deciding}")
             out += [f"  {line}" for line in _fix_lines(p.outcome.fix)]
-            if p.outcome.fix and _planned_key(report, p):
-                out.append(
-                    f"  the plan creates this key: put the fix's statements in {p.key_address}'s policy; the command "
-                    "above is for once the key exists"
-                )
+            out += [f"  {line}" for line in _in_plan_lines(p.outcome.fix)]
         if p.unless:
             out.append("  unless:" if not p.fails else "  it could still run, if:")
             out += [f"  - {u}" for u in p.unless]
@@ -76,8 +73,15 @@ def render_text(report: CheckReport) -> list[str]:
     return out
 
 
-def _planned_key(report: CheckReport, p: PathCheck) -> bool:
-    return any(r.address == p.key_address and r.action == "create" for r in report.plan.resources)
+def _in_plan_lines(fix: dict[str, Any] | None) -> list[str]:
+    """For a change to a resource the plan creates: the statements to add to its policy in the configuration."""
+    out = []
+    for f in (fix or {}).get("fixes") or []:
+        if f.get("in_plan"):
+            line = f" (line {f['line']} of the plan)" if f.get("line") else ""
+            out.append(f"  add to the policy of {f['in_plan']}{line}, then plan again:")
+            out += [f"    {json.dumps(st, separators=(', ', ': '))}" for st in f.get("statements") or []]
+    return out
 
 
 def render_markdown(report: CheckReport) -> str:
@@ -97,9 +101,14 @@ def render_markdown(report: CheckReport) -> str:
             out += ["", f"Deciding statement: {p.deciding}"]
         fix = p.outcome.fix
         if fix:
-            out += ["", f"{_label(fix)}: {fix['title'].removeprefix('alternative: ')}", "", "```sh"]
-            out += [cmd for f in fix["fixes"] for cmd in f["commands"]]
-            out.append("```")
+            out += ["", f"{_label(fix)}: {fix['title'].removeprefix('alternative: ')}"]
+            cmds = [cmd for f in fix["fixes"] for cmd in f["commands"]]
+            if cmds:
+                out += ["", "```sh", *cmds, "```"]
+            for f in fix["fixes"]:
+                if f.get("in_plan"):
+                    out += ["", f"Add to the policy of `{f['in_plan']}`:", "", "```json"]
+                    out += [json.dumps(f.get("statements") or [], indent=2), "```"]
     unsure = report.unsure
     if unsure:
         out += ["", "### Launch paths that run unless something unknown refuses them", ""]
@@ -122,7 +131,13 @@ def render_sarif(report: CheckReport) -> dict[str, Any]:
             fix = p.outcome.fix
             fix_text = ""
             if fix and fix["verified"]:
-                fix_text = f"{_label(fix)}: " + "; ".join(f["commands"][0] for f in fix["fixes"] if f["commands"])
+                steps = [f["commands"][0] for f in fix["fixes"] if f["commands"]]
+                steps += [
+                    f"add {len(f.get('statements') or [])} statement(s) to the policy of {f['in_plan']}"
+                    for f in fix["fixes"]
+                    if f.get("in_plan")
+                ]
+                fix_text = f"{_label(fix)}: " + "; ".join(steps)
             text = sentences(
                 f"{p.what} {p.address}: {p.outcome.headline or p.outcome.cause}",
                 f"Deciding statement: {p.deciding}" if p.deciding else "",
@@ -219,6 +234,10 @@ def render_html(report: CheckReport) -> str:
                 cmds = [c for f in fix["fixes"] for c in f["commands"]]
                 if cmds:
                     body.append(pre("\n".join(f"$ {c}" for c in cmds), "commands"))
+                for f in fix["fixes"]:
+                    if f.get("in_plan"):
+                        body.append(f"<p>Add to the policy of <code>{escape(f['in_plan'])}</code>:</p>")
+                        body.append(pre(f.get("statements") or [], "document"))
         if p.unless:
             body.append("<ul>" + "".join(f"<li>{escape(u)}</li>" for u in p.unless) + "</ul>")
         elif p.note:
