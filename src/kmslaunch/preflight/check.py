@@ -248,7 +248,13 @@ def _in_plan(resolved: Resolved, fix: dict[str, Any]) -> dict[str, Any]:
         address = resolved.key_address(f["target"]) if f["kind"] == "key-policy" else None
         res = resolved.by_address.get(address) if address else None
         if res is not None and res.action == "create":
-            pinned = {"target": address, "in_plan": address, "line": res.source.line, "commands": [], "files": []}
+            pinned: dict[str, Any] = {
+                "target": address,
+                "in_plan": address,
+                "line": res.source.line,
+                "commands": [],
+                "files": [],
+            }
             fixes.append({**f, **pinned})
         else:
             fixes.append(f)
