@@ -19,7 +19,9 @@ from kmslaunch.preflight.check import check_plan
 from kmslaunch.preflight.model import Pseudo, Ref, Unknown
 from kmslaunch.preflight.planjson import PlanBuilder
 from kmslaunch.preflight.resolve import resolve_plan
-from kmslaunch.preflight.scenarios import PREFLIGHT_SCENARIOS, kops_asg
+from kmslaunch.preflight.scenarios import ACCOUNT, PREFLIGHT_SCENARIOS, REGION, account_world, key_policy, kops_asg
+from kmslaunch.snapshot.save import save_snapshot
+from kmslaunch.world.builder import add_auto_scaling_group, add_key, add_launch_template
 from kmslaunch.preflight.terraform import parse_terraform_plan
 
 ROOT = Path(__file__).parent.parent
@@ -278,3 +280,64 @@ def test_without_snapshot_a_passing_plan_is_runs_unless(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["check", str(path)])
     assert res.exit_code == 3 and "runs-unless" in res.output
     assert CliRunner().invoke(cli, ["check", str(path), "--soft-fail"]).exit_code == 0
+
+
+def _account_with_group(tmp: Path, slr_in_policy: bool) -> tuple[Path, str]:
+    """A snapshot: a key (whose policy names Auto Scaling's role or not), a template encrypting with it, a group."""
+    world = account_world()
+    key = add_key(
+        world,
+        ACCOUNT,
+        REGION,
+        policy=json.loads(key_policy(slr_in_policy)),
+        key_id="1234abcd-12ab-34cd-56ef-1234567890ab",
+    )
+    data = {
+        "ImageId": "ami-0a1b2c3d4e5f60718",
+        "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"Encrypted": True, "KmsKeyId": key.arn}}],
+    }
+    lt = add_launch_template(world, ACCOUNT, REGION, "existing", data)
+    add_auto_scaling_group(world, ACCOUNT, REGION, "existing-group", launch_template=lt)
+    save_snapshot(world, tmp / "snapshot")
+    return tmp / "snapshot", key.key_id
+
+
+def test_a_plan_changing_an_existing_key_policy_checks_the_snapshot_groups_using_it(tmp_path: Path) -> None:
+    snapshot, key_id = _account_with_group(tmp_path, slr_in_policy=True)
+    b = PlanBuilder()
+    b.add(
+        "aws_kms_key_policy.tighten",
+        {"key_id": key_id, "policy": key_policy(False)},
+        actions=("update",),
+        before={"key_id": key_id},
+    )
+    path = _write(tmp_path, b.to_json())
+    res = CliRunner().invoke(cli, ["check", str(path), "--snapshot", str(snapshot), "--format", "json"])
+    assert res.exit_code == 1, res.output
+    (p,) = json.loads(res.output)["paths"]
+    assert p["from_snapshot"] and p["address"].startswith("existing-group") and p["verdict"] == "fails"
+    assert p["key_address"] == "aws_kms_key_policy.tighten"
+    # A policy update that keeps Auto Scaling's role: the group is still listed (its key changes), and runs.
+    b = PlanBuilder()
+    b.add(
+        "aws_kms_key_policy.same",
+        {"key_id": key_id, "policy": key_policy(True)},
+        actions=("update",),
+        before={"key_id": key_id},
+    )
+    res = CliRunner().invoke(
+        cli, ["check", str(_write(tmp_path, b.to_json())), "--snapshot", str(snapshot), "--format", "json"]
+    )
+    assert res.exit_code == 0 and [p["verdict"] for p in json.loads(res.output)["paths"]] == ["runs"]
+
+
+def test_deleting_a_key_a_group_uses_fails_its_launch(tmp_path: Path) -> None:
+    snapshot, key_id = _account_with_group(tmp_path, slr_in_policy=True)
+    arn = f"arn:aws:kms:us-east-1:111122223333:key/{key_id}"
+    b = PlanBuilder()
+    b.add("aws_kms_key.old", None, actions=("delete",), before={"key_id": key_id, "arn": arn, "policy": ""})
+    res = CliRunner().invoke(
+        cli, ["check", str(_write(tmp_path, b.to_json())), "--snapshot", str(snapshot), "--format", "json"]
+    )
+    (p,) = json.loads(res.output)["paths"]
+    assert res.exit_code == 1 and p["verdict"] == "fails" and p["cause"] == "key-state"

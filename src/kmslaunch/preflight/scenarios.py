@@ -41,7 +41,7 @@ def account_world() -> World:
     return world
 
 
-def _key_policy(slr_statements: bool, via_service: str | None = None) -> str:
+def key_policy(slr_statements: bool, via_service: str | None = None) -> str:
     admin = {
         "Sid": "EnableRootPermissions",
         "Effect": "Allow",
@@ -112,7 +112,7 @@ def kops_asg(slr_statements: bool) -> dict[str, Any]:
             "customer_master_key_spec": "SYMMETRIC_DEFAULT",
             "multi_region": False,
             "enable_key_rotation": True,
-            "policy": _key_policy(slr_statements),
+            "policy": key_policy(slr_statements),
             "tags": {"team": "platform"},
         },
         refs={"policy": ["data.aws_caller_identity.current.account_id", "data.aws_caller_identity.current"]},
@@ -154,7 +154,7 @@ def eks_nodegroup(slr_statements: bool) -> dict[str, Any]:
             "key_usage": "ENCRYPT_DECRYPT",
             "customer_master_key_spec": "SYMMETRIC_DEFAULT",
             "multi_region": False,
-            "policy": _key_policy(slr_statements),
+            "policy": key_policy(slr_statements),
         },
         refs={"policy": ["data.aws_caller_identity.current.account_id", "data.aws_caller_identity.current"]},
     )
@@ -214,7 +214,7 @@ def viaservice(correct: bool) -> dict[str, Any]:
             "key_usage": "ENCRYPT_DECRYPT",
             "customer_master_key_spec": "SYMMETRIC_DEFAULT",
             "multi_region": False,
-            "policy": _key_policy(True, via),
+            "policy": key_policy(True, via),
         },
         refs={"policy": ["data.aws_caller_identity.current.account_id", "data.aws_region.current.name"]},
     )
