@@ -20,9 +20,9 @@ from kmslaunch.preflight.model import Pseudo, Ref, Unknown
 from kmslaunch.preflight.planjson import PlanBuilder
 from kmslaunch.preflight.resolve import resolve_plan
 from kmslaunch.preflight.scenarios import ACCOUNT, PREFLIGHT_SCENARIOS, REGION, account_world, key_policy, kops_asg
+from kmslaunch.preflight.terraform import parse_terraform_plan
 from kmslaunch.snapshot.save import save_snapshot
 from kmslaunch.world.builder import add_auto_scaling_group, add_key, add_launch_template
-from kmslaunch.preflight.terraform import parse_terraform_plan
 
 ROOT = Path(__file__).parent.parent
 CASES = yaml.safe_load((ROOT / "tests/cases/preflight/terraform.yaml").read_text())
