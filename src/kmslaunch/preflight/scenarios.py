@@ -97,6 +97,8 @@ def _template(device: str = "/dev/xvda") -> dict[str, Any]:
             }
         ],
         "tags": {"team": "platform"},
+        # A sensitive variable's value: terraform show -json prints it, and marks it in after_sensitive.
+        "user_data": "IyEvYmluL2Jhc2gKL2V0Yy9la3MvYm9vdHN0cmFwLnNo",
     }
 
 
@@ -126,6 +128,7 @@ def kops_asg(slr_statements: bool) -> dict[str, Any]:
         "aws_launch_template.nodes",
         _template(),
         refs={"block_device_mappings[0].ebs[0].kms_key_id": ["aws_kms_key.ebs.arn", "aws_kms_key.ebs"]},
+        sensitive=("user_data",),
     )
     b.add(
         "aws_autoscaling_group.nodes",
@@ -181,6 +184,7 @@ def eks_nodegroup(slr_statements: bool) -> dict[str, Any]:
         "module.eks.module.node_group.aws_launch_template.this[0]",
         _template(),
         refs={"block_device_mappings[0].ebs[0].kms_key_id": ["var.ebs_kms_key_arn"]},
+        sensitive=("user_data",),
     )
     b.add(
         "module.eks.module.node_group.aws_eks_node_group.this[0]",
