@@ -341,3 +341,37 @@ def test_deleting_a_key_a_group_uses_fails_its_launch(tmp_path: Path) -> None:
     )
     (p,) = json.loads(res.output)["paths"]
     assert res.exit_code == 1 and p["verdict"] == "fails" and p["cause"] == "key-state"
+
+
+def test_each_module_instance_refers_to_its_own_resources() -> None:
+    b = PlanBuilder()
+    for name in ("a", "b"):
+        b.add(
+            f'module.pool["{name}"].aws_launch_template.this',
+            {"name": f"lt-{name}", "image_id": "ami-0123456789abcdef0"},
+        )
+        b.add(
+            f'module.pool["{name}"].aws_autoscaling_group.this',
+            {"name": f"g-{name}", "launch_template": [{"version": "1"}]},
+            refs={"launch_template[0].id": ["aws_launch_template.this.id", "aws_launch_template.this"]},
+        )
+    plan = _plan(b)
+    groups_: Any = {r.address: r.values for r in plan.resources if r.kind == "autoscaling_group"}
+    refs = {a: v["LaunchTemplate"]["LaunchTemplateId"] for a, v in groups_.items()}
+    assert refs == {
+        'module.pool["a"].aws_autoscaling_group.this': Ref('module.pool["a"].aws_launch_template.this', "id"),
+        'module.pool["b"].aws_autoscaling_group.this': Ref('module.pool["b"].aws_launch_template.this', "id"),
+    }
+    resolved = resolve_plan(plan)
+    groups = resolved.world.accounts["111122223333"].regions["us-east-1"].autoscaling.groups
+    ids = {n: resolved.identities[f'module.pool["{n[-1]}"].aws_launch_template.this']["id"] for n in groups}
+    assert {n: g.launch_template["LaunchTemplateId"] for n, g in groups.items() if g.launch_template} == ids
+
+
+def test_a_reference_to_one_of_several_instances_without_its_key_is_unknown() -> None:
+    b = PlanBuilder()
+    b.add("aws_kms_key.k[0]", {"policy": ""})
+    b.add("aws_kms_key.k[1]", {"policy": ""})
+    b.add("aws_ebs_default_kms_key.d", {}, refs={"key_arn": ["aws_kms_key.k"]})
+    resolved = resolve_plan(_plan(b))
+    assert resolved.unknowns.get("aws_ebs_default_kms_key.d")

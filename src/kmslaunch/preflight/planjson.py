@@ -198,8 +198,10 @@ class PlanBuilder:
         }
         return data
 
-    def _children(self, module: str) -> list[str]:
-        mods = {r.module for r in self.resources} | set(self.outputs)
+    def _children(self, module: str, *, config: bool = False) -> list[str]:
+        """The module instances (planned values) or module calls (configuration: no instance keys) under
+        ``module``."""
+        mods = {_strip(r.module) if config else r.module for r in self.resources} | set(self.outputs)
         prefixes = set()
         for m in mods:
             parts = m.split(".") if m else []
@@ -241,7 +243,7 @@ class PlanBuilder:
         rows = []
         seen = set()
         for r in self.resources:
-            if r.module != module:
+            if _strip(r.module) != module:
                 continue
             local = f"{r.type}.{r.name}"
             if local in seen:
@@ -263,7 +265,7 @@ class PlanBuilder:
         if self.outputs.get(module):
             out["outputs"] = {name: {"expression": {"references": refs}} for name, refs in self.outputs[module].items()}
         calls = {}
-        for child in self._children(module):
+        for child in self._children(module, config=True):
             calls[child.split(".")[-1]] = {"source": f"./modules/{child.split('.')[-1]}", "module": self._config(child)}
         if calls:
             out["module_calls"] = calls
@@ -311,6 +313,10 @@ class PlanBuilder:
             "terraform_version": TERRAFORM_VERSION,
             "values": {"root_module": {"resources": data}},
         }
+
+
+def _strip(address: str) -> str:
+    return re.sub(r"\[[^\]]*\]", "", address)
 
 
 def _get(tree: Any, path: list[str | int]) -> Any:

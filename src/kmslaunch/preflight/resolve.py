@@ -295,7 +295,9 @@ class Applier:
     def _addresses(self, address: str) -> list[str]:
         if address in self.out.identities:
             return [address]
-        return self.by_config.get(_strip(address), [])
+        # A reference without the instance key (count, for_each) names one instance only when there is one.
+        same = self.by_config.get(_strip(address), [])
+        return same if len(same) == 1 else []
 
     def _placeholder(self, value: Any, holder: str) -> str:
         self.unresolved += 1

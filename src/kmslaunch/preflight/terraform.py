@@ -207,7 +207,9 @@ class _Reader:
             )
         unknown = {} if action == "delete" else change.get("after_unknown") or {}
         config = self.configs.get(_config_address(address)) or _Config({}, _module_of(address))
-        values = self._symbolic(raw, unknown, config.expressions, config.module, address, "")
+        # References are relative to the module instance the resource is in (module.nodes["a"]), so that each
+        # instance of a module refers to its own resources.
+        values = self._symbolic(raw, unknown, config.expressions, _module_instance(address), address, "")
         source = Source(self.file, address, self._line(address))
         try:
             mapped: Mapped = mapper(_Attrs(values, self.file, f"{path}.change.after"))
@@ -276,19 +278,19 @@ class _Reader:
                     resource = f"{'data.' if data else ''}{type_}.{name}{index or ''}"
                     named.append(Ref(_join(module, resource), attr))
                 continue
-            if ref.startswith("var.") and module in self.calls:
+            if ref.startswith("var.") and _config_address(module) in self.calls:
                 name = ref.split(".")[1].split("[")[0]
                 key = f"{module}.var.{name}"
-                argument = self.arguments.get(module, {}).get(name)
+                argument = self.arguments.get(_config_address(module), {}).get(name)
                 if key not in seen and isinstance(argument, dict):
                     inner = [r for r in argument.get("references") or [] if isinstance(r, str)]
-                    named.append(self._reference(inner, self.calls[module], why, seen | {key}))
+                    named.append(self._reference(inner, _parent_instance(module), why, seen | {key}))
                 continue
             mo = _MODULE_OUTPUT.match(ref)
             if mo:
                 child = _join(module, f"module.{mo.group(1)}")
                 key = f"{child}.{mo.group(2)}"
-                expression = self.outputs.get(child, {}).get(mo.group(2))
+                expression = self.outputs.get(_config_address(child), {}).get(mo.group(2))
                 if key in seen or not isinstance(expression, dict):
                     named.append(Unknown(f"{why} (it comes from output {key})"))
                     continue
@@ -389,6 +391,19 @@ def _dot(at: str, key: str) -> str:
 def _config_address(address: str) -> str:
     """A resource instance's configuration address: without instance keys (``module.a["x"].aws_y.z[0]``)."""
     return re.sub(r"\[[^\]]*\]", "", address)
+
+
+def _module_instance(address: str) -> str:
+    """The module instance a resource instance is in: ``module.a["x"].module.b`` of
+    ``module.a["x"].module.b.aws_y.z[0]``; "" at the root."""
+    m = re.match(r"^((?:module\.[A-Za-z0-9_-]+(?:\[[^\]]*\])?\.)*)", address)
+    return m.group(1).rstrip(".") if m else ""
+
+
+def _parent_instance(module: str) -> str:
+    """The module instance that calls ``module``: ``module.a["x"]`` of ``module.a["x"].module.b``."""
+    parts = re.findall(r"module\.[A-Za-z0-9_-]+(?:\[[^\]]*\])?", module)
+    return ".".join(parts[:-1])
 
 
 def _module_of(address: str) -> str:
