@@ -155,7 +155,7 @@ def _short_id(address: str, n: int) -> str:
 
 def _placeholder_name(address: str) -> str:
     """A name for a resource Terraform names only at apply (``name_prefix``): stable, and the resolver uses it
-    everywhere the plan refers to the resource, so that references agree."""
+    everywhere the plan refers to the resource, so that references agree (assumption preflight-name-after-apply)."""
     return "terraform-" + _short_id(address, 12)
 
 
@@ -617,7 +617,8 @@ class Applier:
         return mappings
 
     def image(self, value: Any, holder: str) -> str:
-        """The AMI id, added to the world (unencrypted root snapshot) when the snapshot does not hold it."""
+        """The AMI id, added to the world (unencrypted root snapshot) when the snapshot does not hold it
+        (assumption preflight-assumed-ami)."""
         image_id = self.symbol(value, holder) if isinstance(value, Ref | Pseudo | Unknown | Concat) else value
         if not isinstance(image_id, str) or not image_id:
             image_id = "ami-" + _short_id(holder, 17)
