@@ -20,7 +20,7 @@ from kmslaunch.preflight.model import Pseudo, Ref, Unknown
 from kmslaunch.preflight.planjson import PlanBuilder
 from kmslaunch.preflight.resolve import resolve_plan
 from kmslaunch.preflight.scenarios import ACCOUNT, PREFLIGHT_SCENARIOS, REGION, account_world, key_policy, kops_asg
-from kmslaunch.preflight.terraform import parse_terraform_plan
+from kmslaunch.preflight.terraform import parse_terraform_plan, symbolic_values
 from kmslaunch.snapshot.save import save_snapshot
 from kmslaunch.world.builder import add_auto_scaling_group, add_key, add_launch_template
 
@@ -375,3 +375,28 @@ def test_a_reference_to_one_of_several_instances_without_its_key_is_unknown() ->
     b.add("aws_ebs_default_kms_key.d", {}, refs={"key_arn": ["aws_kms_key.k"]})
     resolved = resolve_plan(_plan(b))
     assert resolved.unknowns.get("aws_ebs_default_kms_key.d")
+
+
+def test_a_plan_real_terraform_printed() -> None:
+    # tests/cases/preflight/real/: main.tf and the plan Terraform 1.11.4 printed for it (terraform plan -out,
+    # terraform show -json), with the built-in provider only (no registry was reachable): a module, count,
+    # a sensitive variable, values known only after apply through a module output and a module variable.
+    data = json.loads((ROOT / "tests/cases/preflight/real/plan.json").read_text())
+    values = symbolic_values(data)
+    assert values["module.inner.terraform_data.template"]["input"]["kms_key_id"] == Ref("terraform_data.key", "id")
+    assert values["module.inner.terraform_data.template"]["input"]["user_data"] == "s3cr3t"
+    assert values["terraform_data.asg[1]"]["input"] == {
+        "n": 1,
+        "template": Ref("module.inner.terraform_data.template", "id"),
+    }
+    plan = parse_terraform_plan(data, "plan.json", json.dumps(data, separators=(",", ":")))
+    assert plan.resources == () and plan.unmodelled == ()  # no AWS resource in it
+
+
+def test_a_one_line_plan_gives_columns(tmp_path: Path) -> None:
+    data = kops_asg(False)
+    text = json.dumps(data, separators=(",", ":"))  # as terraform show -json prints it
+    plan = parse_terraform_plan(data, "plan.json", text)
+    key = next(r for r in plan.resources if r.address == "aws_kms_key.ebs")
+    assert key.source.line == 1 and key.source.column is not None
+    assert text[key.source.column - 1 :].startswith('"aws_kms_key.ebs"')

@@ -162,7 +162,7 @@ def render_sarif(report: CheckReport) -> dict[str, Any]:
             or any(f["kind"] == "key-policy" for f in fixes)
         )
         at = p.key_source if decided_by_key and p.key_source else p.source
-        region: dict[str, Any] = {"startLine": at.line} if at and at.line else {}
+        region: dict[str, Any] = {"startLine": at.line, "startColumn": at.column or 1} if at and at.line else {}
         location: dict[str, Any] = {
             "physicalLocation": {
                 "artifactLocation": {"uri": Path(report.plan.file).as_posix()},

@@ -93,6 +93,28 @@ def parse_terraform_plan(data: object, file: str, text: str = "") -> Plan:
     )
 
 
+def symbolic_values(data: Mapping[str, Any], file: str = "plan.json") -> dict[str, Any]:
+    """Every managed resource's planned attributes (``after``) by address, whatever its type, with the values
+    known only after apply made ``Ref``/``Pseudo``/``Unknown`` as the reader makes them."""
+    reader = _Reader(file, "")
+    reader.configuration(_obj(data, "configuration", file, "configuration"))
+    out: dict[str, Any] = {}
+    for rc in data.get("resource_changes") or []:
+        if isinstance(rc, dict) and rc.get("mode") == "managed" and isinstance(rc.get("change"), dict):
+            address = str(rc.get("address"))
+            change = rc["change"]
+            config = reader.configs.get(_config_address(address)) or _Config({}, "")
+            out[address] = reader._symbolic(
+                change.get("after"),
+                change.get("after_unknown"),
+                config.expressions,
+                _module_instance(address),
+                address,
+                "",
+            )
+    return out
+
+
 def _obj(data: Mapping[str, Any], key: str, file: str, path: str) -> dict[str, Any]:
     value = data.get(key, {})
     if value is None:
@@ -210,7 +232,7 @@ class _Reader:
         # References are relative to the module instance the resource is in (module.nodes["a"]), so that each
         # instance of a module refers to its own resources.
         values = self._symbolic(raw, unknown, config.expressions, _module_instance(address), address, "")
-        source = Source(self.file, address, self._line(address))
+        source = Source(self.file, address, *self._place(address))
         try:
             mapped: Mapped = mapper(_Attrs(values, self.file, f"{path}.change.after"))
         except InputError:
@@ -231,6 +253,17 @@ class _Reader:
         """``value`` with every leaf ``after_unknown`` marks replaced by a Ref or an Unknown."""
         if unknown is True:
             return self._unknown(expr, module, address, at)
+        if isinstance(expr, dict) and ("references" in expr or "constant_value" in expr):
+            # One expression for a whole object-valued attribute (jsonencode, a map, an object): its references
+            # are the candidates for every value inside it.
+            expr_for_all: Any = expr
+            if isinstance(value, dict) or isinstance(unknown, dict):
+                dv0 = value if isinstance(value, dict) else {}
+                du0 = unknown if isinstance(unknown, dict) else {}
+                keys0 = list(dv0) + [k for k in du0 if k not in dv0]
+                return {
+                    k: self._symbolic(dv0.get(k), du0.get(k), expr_for_all, module, address, _dot(at, k)) for k in keys0
+                }
         if isinstance(value, dict) or isinstance(unknown, dict):
             dv: dict[str, Any] = value if isinstance(value, dict) else {}
             du: dict[str, Any] = unknown if isinstance(unknown, dict) else {}
@@ -306,18 +339,19 @@ class _Reader:
             return Unknown(f"{why} (it combines {names})")
         return distinct[0] if distinct else Unknown(why)
 
-    def _line(self, address: str) -> int | None:
-        """The 1-based line of the plan file where ``"address": "<address>"`` first appears."""
+    def _place(self, address: str) -> tuple[int | None, int | None]:
+        """The 1-based line and column of the plan file where ``"address": "<address>"`` first appears."""
         if not self.text:
-            return None
+            return None, None
         needle = json.dumps(address)
         at = self.text.find(needle)
         while at >= 0:
             before = self.text[max(0, at - 40) : at]
             if re.search(r'"address"\s*:\s*$', before):
-                return self.text.count("\n", 0, at) + 1
+                line_start = self.text.rfind("\n", 0, at) + 1
+                return self.text.count("\n", 0, at) + 1, at - line_start + 1
             at = self.text.find(needle, at + 1)
-        return None
+        return None, None
 
 
 class _Attrs:
