@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from kmslaunch.cli.main import cli
 from kmslaunch.policy.errors import InputError
 from kmslaunch.preflight.check import check_plan
-from kmslaunch.preflight.model import Pseudo, Ref, Unknown
+from kmslaunch.preflight.model import Plan, PlannedResource, Pseudo, Ref, Source, Unknown
 from kmslaunch.preflight.planjson import PlanBuilder
 from kmslaunch.preflight.resolve import resolve_plan
 from kmslaunch.preflight.scenarios import ACCOUNT, PREFLIGHT_SCENARIOS, REGION, account_world, key_policy, kops_asg
@@ -400,3 +400,25 @@ def test_a_one_line_plan_gives_columns(tmp_path: Path) -> None:
     key = next(r for r in plan.resources if r.address == "aws_kms_key.ebs")
     assert key.source.line == 1 and key.source.column is not None
     assert text[key.source.column - 1 :].startswith('"aws_kms_key.ebs"')
+
+
+def test_a_reference_inside_a_policy_document_resolves() -> None:
+    # What the CloudFormation reader gives (Fn::GetAtt in a KeyPolicy): a Ref inside the document.
+
+    role = PlannedResource("NodeRole", "iam_role", {"RoleName": "node"}, Source("t.yaml", "NodeRole"))
+    statement = {"Effect": "Allow", "Principal": {"AWS": Ref("NodeRole", "arn")}, "Action": "kms:*", "Resource": "*"}
+    key = PlannedResource(
+        "Key", "kms_key", {"KeyPolicy": {"Version": "2012-10-17", "Statement": [statement]}}, Source("t.yaml", "Key")
+    )
+    plan = Plan("t.yaml", "cloudformation", (role, key), region="eu-west-1", account="444455556666")
+    resolved = resolve_plan(plan)
+    (k,) = resolved.world.accounts["444455556666"].regions["eu-west-1"].kms.keys.values()
+    assert k.policy.raw["Statement"][0]["Principal"]["AWS"] == "arn:aws:iam::444455556666:role/node"
+    assert not resolved.unknowns
+
+
+def test_attributes_that_could_matter_and_are_not_modelled_are_reported() -> None:
+    b = PlanBuilder()
+    b.add("aws_kms_key.k", {"policy": "", "custom_key_store_id": "cks-1", "xks_key_id": "x", "tags": {"a": "b"}})
+    (res,) = _plan(b).resources
+    assert res.ignored == ("custom_key_store_id", "xks_key_id")

@@ -36,6 +36,7 @@ _REFERENCE = re.compile(
     r"^(?:(data)\.)?([a-z][a-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_-]*)(\[[^\]]*\])?\.([A-Za-z_][A-Za-z0-9_]*)"
 )
 _MODULE_OUTPUT = re.compile(r"^module\.([A-Za-z_][A-Za-z0-9_-]*)(?:\[[^\]]*\])?\.([A-Za-z_][A-Za-z0-9_]*)")
+_RELEVANT = re.compile(r"kms|key|encrypt|polic|role|principal|grant|device|block|image|ami|snapshot|template|profile")
 _NOT_RESOURCES = ("var", "local", "each", "count", "path", "terraform", "self")
 
 
@@ -383,12 +384,14 @@ class _Attrs:
         return value
 
     def rest(self, skip: frozenset[str]) -> tuple[str, ...]:
-        """Attributes with a value that no mapper read and that matter nowhere in a launch: reported."""
+        """Attributes with a value that no mapper read and whose name says they could bear on a launch's KMS
+        calls (a key, encryption, a policy, a role, a device, an image): reported, never silently dropped. The
+        provider's many others (instance types, networking, tags) cannot change a KMS decision."""
         return tuple(
             sorted(
                 k
                 for k, v in self.values.items()
-                if k not in self.used and k not in skip and v not in (None, [], {}, "")
+                if k not in self.used and k not in skip and v not in (None, [], {}, "") and _RELEVANT.search(k)
             )
         )
 
