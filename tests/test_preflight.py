@@ -422,3 +422,17 @@ def test_attributes_that_could_matter_and_are_not_modelled_are_reported() -> Non
     b.add("aws_kms_key.k", {"policy": "", "custom_key_store_id": "cks-1", "xks_key_id": "x", "tags": {"a": "b"}})
     (res,) = _plan(b).resources
     assert res.ignored == ("custom_key_store_id", "xks_key_id")
+
+
+def test_a_policy_the_engine_cannot_read_exits_2_naming_the_resource(tmp_path: Path) -> None:
+    b = PlanBuilder()
+    b.add("aws_kms_key.k", {"policy": json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Perhaps"}]})})
+    res = CliRunner().invoke(cli, ["check", str(_write(tmp_path, b.to_json()))])
+    assert res.exit_code == 2 and "aws_kms_key.k" in res.output and "Effect" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_a_missing_snapshot_exits_2(tmp_path: Path) -> None:
+    path = _write(tmp_path, kops_asg(True))
+    res = CliRunner().invoke(cli, ["check", str(path), "--snapshot", str(tmp_path / "nope")])
+    assert res.exit_code == 2 and "nope" in res.output

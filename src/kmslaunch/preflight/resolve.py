@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +33,7 @@ from kmslaunch.world.unknowns import Could
 from kmslaunch.world.unknowns import Unknown as Fact
 from kmslaunch.world.world import World
 
+from .identities import identity, placeholder_name, short_id, strip
 from .launches import Launch, build_launches
 from .model import Concat, Plan, PlannedResource, Pseudo, Ref, Unknown
 
@@ -43,16 +42,6 @@ PLACEHOLDER_REGION = "us-east-1"
 RESOLVE_HINT = (
     "give --snapshot a snapshot of the target account (kmslaunch collect), or check the plan again once it is known"
 )
-# The service-linked role each service creates for itself, by service principal
-# (https://docs.aws.amazon.com/IAM/latest/UserGuide/using-service-linked-roles.html).
-SLR_NAMES = {
-    "autoscaling.amazonaws.com": "AWSServiceRoleForAutoScaling",
-    "ec2fleet.amazonaws.com": "AWSServiceRoleForEC2Fleet",
-    "spotfleet.amazonaws.com": "AWSServiceRoleForEC2SpotFleet",
-    "spot.amazonaws.com": "AWSServiceRoleForEC2Spot",
-    "eks-nodegroup.amazonaws.com": "AWSServiceRoleForAmazonEKSNodegroup",
-    "eks.amazonaws.com": "AWSServiceRoleForAmazonEKS",
-}
 ROOT_DEVICE = "/dev/xvda"
 
 
@@ -149,16 +138,6 @@ def _only_region(world: World, account: str) -> str | None:
     return next(iter(acct.regions))
 
 
-def _short_id(address: str, n: int) -> str:
-    return hashlib.sha256(address.encode()).hexdigest()[:n]
-
-
-def _placeholder_name(address: str) -> str:
-    """A name for a resource Terraform names only at apply (``name_prefix``): stable, and the resolver uses it
-    everywhere the plan refers to the resource, so that references agree (assumption preflight-name-after-apply)."""
-    return "terraform-" + _short_id(address, 12)
-
-
 class Applier:
     def __init__(self, out: Resolved) -> None:
         self.out = out
@@ -175,8 +154,8 @@ class Applier:
     def apply(self) -> None:
         for res in self.plan.resources:
             self.out.by_address[res.address] = res
-            self.by_config.setdefault(_strip(res.address), []).append(res.address)
-            self.out.identities[res.address] = self._identity(res)
+            self.by_config.setdefault(strip(res.address), []).append(res.address)
+            self.out.identities[res.address] = identity(res, self.partition, self.account, self.region)
         order = [
             "iam_policy",
             "iam_role",
@@ -201,63 +180,6 @@ class Applier:
                         getattr(self, f"_{kind}")(res)
                     except KmslaunchError as exc:
                         raise InputError(res.source.file, res.address, str(exc)) from None
-
-    def _identity(self, res: PlannedResource) -> dict[str, str]:
-        v, p, a, r = res.values, self.partition, self.account, self.region
-        kind = res.kind
-        if kind == "kms_key":
-            key_id = _text(v.get("KeyId")) or str(uuid.UUID(hashlib.sha256(res.address.encode()).hexdigest()[:32]))
-            arn = _text(v.get("Arn")) or f"arn:{p}:kms:{r}:{a}:key/{key_id}"
-            return {"arn": arn, "key_id": key_id, "id": key_id}
-        if kind == "kms_alias":
-            name = _text(v.get("AliasName")) or f"alias/{_placeholder_name(res.address)}"
-            return {"name": name, "id": name, "arn": f"arn:{p}:kms:{r}:{a}:{name}"}
-        if kind in ("iam_role", "iam_user"):
-            name = _text(v.get("RoleName" if kind == "iam_role" else "UserName")) or _placeholder_name(res.address)
-            path = _text(v.get("Path")) or "/"
-            what = "role" if kind == "iam_role" else "user"
-            return {"arn": f"arn:{p}:iam::{a}:{what}{path}{name}", "name": name, "id": name, "unique_id": ""}
-        if kind == "iam_policy":
-            name = _text(v.get("PolicyName")) or _placeholder_name(res.address)
-            path = _text(v.get("Path")) or "/"
-            arn = f"arn:{p}:iam::{a}:policy{path}{name}"
-            return {"arn": arn, "id": arn, "name": name}
-        if kind == "iam_instance_profile":
-            name = _text(v.get("InstanceProfileName")) or _placeholder_name(res.address)
-            path = _text(v.get("Path")) or "/"
-            return {"arn": f"arn:{p}:iam::{a}:instance-profile{path}{name}", "name": name, "id": name}
-        if kind == "iam_service_linked_role":
-            service = _text(v.get("AWSServiceName")) or ""
-            name = SLR_NAMES.get(service, "AWSServiceRoleFor" + service.split(".")[0].capitalize())
-            suffix = _text(v.get("CustomSuffix"))
-            name += f"_{suffix}" if suffix else ""
-            arn = f"arn:{p}:iam::{a}:role/aws-service-role/{service}/{name}"
-            return {"arn": arn, "name": name, "id": arn}
-        if kind == "launch_template":
-            lt_id = _text(v.get("LaunchTemplateId")) or "lt-" + _short_id(res.address, 17)
-            name = _text(v.get("LaunchTemplateName")) or _placeholder_name(res.address)
-            return {
-                "id": lt_id,
-                "name": name,
-                "arn": f"arn:{p}:ec2:{r}:{a}:launch-template/{lt_id}",
-                "latest_version": "1",
-                "default_version": "1",
-            }
-        if kind == "launch_configuration":
-            name = _text(v.get("LaunchConfigurationName")) or _placeholder_name(res.address)
-            return {"name": name, "id": name, "arn": f"arn:{p}:autoscaling:{r}:{a}:launchConfiguration:{name}"}
-        if kind == "autoscaling_group":
-            name = _text(v.get("AutoScalingGroupName")) or _placeholder_name(res.address)
-            return {"name": name, "id": name, "arn": f"arn:{p}:autoscaling:{r}:{a}:autoScalingGroup:{name}"}
-        if kind == "eks_nodegroup":
-            name = _text(v.get("NodegroupName")) or _placeholder_name(res.address)
-            cluster = _text(v.get("ClusterName")) or "cluster"
-            return {
-                "node_group_name": name,
-                "id": f"{cluster}:{name}",
-                "arn": f"arn:{p}:eks:{r}:{a}:nodegroup/{cluster}/{name}",
-            }
-        return {}
 
     # -- values -----------------------------------------------------------------------------------------------
     def concrete(self, value: Any, holder: str) -> Any:
@@ -296,7 +218,7 @@ class Applier:
         if address in self.out.identities:
             return [address]
         # A reference without the instance key (count, for_each) names one instance only when there is one.
-        same = self.by_config.get(_strip(address), [])
+        same = self.by_config.get(strip(address), [])
         return same if len(same) == 1 else []
 
     def _placeholder(self, value: Any, holder: str) -> str:
@@ -418,7 +340,7 @@ class Applier:
 
     def _iam_inline_policy(self, res: PlannedResource) -> None:
         who, what = self._principal(res)
-        name = self.text(res, "PolicyName") or _placeholder_name(res.address)
+        name = self.text(res, "PolicyName") or placeholder_name(res.address)
         if who is None:
             self.out.fact(
                 res.address,
@@ -524,7 +446,7 @@ class Applier:
             return key
         if ref.startswith("arn:") and ref.split(":")[4] != self.account:
             return None  # another account's key: the launch path says so
-        key_id = ref.rsplit("/", 1)[-1] if "key/" in ref or not ref.startswith("arn:") else _short_id(ref, 32)
+        key_id = ref.rsplit("/", 1)[-1] if "key/" in ref or not ref.startswith("arn:") else short_id(ref, 32)
         if ref.startswith("alias/") or ":alias/" in ref:
             return None
         arn = ref if ref.startswith("arn:") else f"arn:{self.partition}:kms:{self.region}:{self.account}:key/{key_id}"
@@ -573,7 +495,7 @@ class Applier:
         ops = self.concrete(list(res.values.get("Operations") or []), res.address)  # type: ignore[call-overload]
         key.grants.append(
             Grant(
-                grant_id=_short_id(res.address, 64),
+                grant_id=short_id(res.address, 64),
                 grantee=self.text(res, "GranteePrincipal") or "",
                 operations=frozenset(f"kms:{o}" if not str(o).startswith("kms:") else str(o) for o in ops),
                 key_arn=key.arn,
@@ -621,7 +543,7 @@ class Applier:
         (assumption preflight-assumed-ami)."""
         image_id = self.symbol(value, holder) if isinstance(value, Ref | Pseudo | Unknown | Concat) else value
         if not isinstance(image_id, str) or not image_id:
-            image_id = "ami-" + _short_id(holder, 17)
+            image_id = "ami-" + short_id(holder, 17)
             self.out.fact(
                 holder,
                 Fact(
@@ -638,7 +560,7 @@ class Applier:
                 self.region,
                 name=f"kmslaunch-assumed-{image_id}",
                 image_id=image_id,
-                snapshot_id="snap-" + _short_id(image_id, 17),
+                snapshot_id="snap-" + short_id(image_id, 17),
             )
             self.out.fact(
                 holder,
@@ -727,11 +649,3 @@ def describe(value: Any, holder: str) -> str:
     if isinstance(value, Concat):
         return "a string built from values known only after apply"
     return f"a value of {holder}"
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _strip(address: str) -> str:
-    return re.sub(r"\[[^\]]*\]", "", address)
