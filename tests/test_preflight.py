@@ -436,3 +436,36 @@ def test_a_missing_snapshot_exits_2(tmp_path: Path) -> None:
     path = _write(tmp_path, kops_asg(True))
     res = CliRunner().invoke(cli, ["check", str(path), "--snapshot", str(tmp_path / "nope")])
     assert res.exit_code == 2 and "nope" in res.output
+
+
+def test_a_block_known_only_after_apply_is_reported_and_never_runs(tmp_path: Path) -> None:
+    b = PlanBuilder()
+    b.add("aws_autoscaling_group.g", {"name": "g"}, refs={"launch_template": ["local.templates"]})
+    plan = _plan(b)
+    (res,) = plan.resources
+    assert res.ignored == ("launch_template (known only after apply)",)
+    res_cli = CliRunner().invoke(cli, ["check", str(_write(tmp_path, b.to_json())), "--format", "json"])
+    assert res_cli.exit_code == 3
+    (p,) = json.loads(res_cli.output)["paths"]
+    assert p["verdict"] == "not-simulated"
+
+
+def test_a_template_nothing_launches_is_checked_with_as(tmp_path: Path) -> None:
+    b = PlanBuilder()
+    b.add("aws_kms_key.k", {"policy": key_policy(False)})
+    b.add(
+        "aws_launch_template.lt",
+        {
+            "name": "lt",
+            "image_id": "ami-0a1b2c3d4e5f60718",
+            "block_device_mappings": [{"device_name": "/dev/xvda", "ebs": [{"encrypted": "true"}]}],
+        },
+        refs={"block_device_mappings[0].ebs[0].kms_key_id": ["aws_kms_key.k.arn"]},
+    )
+    path = _write(tmp_path, b.to_json())
+    (p,) = json.loads(CliRunner().invoke(cli, ["check", str(path), "--format", "json"]).output)["paths"]
+    assert p["verdict"] == "not-simulated" and "nothing in the plan launches" in p["note"]
+    res = CliRunner().invoke(cli, ["check", str(path), "--format", "json", "--as", "arn:aws:iam::111122223333:user/ci"])
+    (p,) = json.loads(res.output)["paths"]
+    assert p["what"] == "launch-template" and p["principal"] == "arn:aws:iam::111122223333:user/ci"
+    assert p["verdict"] in ("runs-unless", "fails-unless", "fails")

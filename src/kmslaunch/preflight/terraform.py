@@ -22,7 +22,7 @@ from typing import Any
 
 from kmslaunch.policy.errors import InputError
 
-from .model import Action, Plan, PlannedResource, Pseudo, Ref, Source, Unknown
+from .model import Action, Concat, Plan, PlannedResource, Pseudo, Ref, Source, Unknown
 from .terraform_types import MAPPERS, Mapped
 
 # The data sources whose values are the deployment's own (AWS::AccountId, AWS::Region, AWS::Partition), by the
@@ -363,6 +363,7 @@ class _Attrs:
         self.file = file
         self.path = path
         self.used: set[str] = set()
+        self.unknown_blocks: list[str] = []
 
     def get(self, name: str) -> Any:
         self.used.add(name)
@@ -377,6 +378,10 @@ class _Attrs:
         value = self.get(name)
         if value is None:
             return []
+        if isinstance(value, Ref | Pseudo | Unknown | Concat):
+            # A whole block known only after apply (a dynamic block over unknown values): nothing to read.
+            self.unknown_blocks.append(name)
+            return []
         if isinstance(value, dict):
             return [value]
         if not isinstance(value, list) or not all(isinstance(b, dict) for b in value):
@@ -387,13 +392,12 @@ class _Attrs:
         """Attributes with a value that no mapper read and whose name says they could bear on a launch's KMS
         calls (a key, encryption, a policy, a role, a device, an image): reported, never silently dropped. The
         provider's many others (instance types, networking, tags) cannot change a KMS decision."""
-        return tuple(
-            sorted(
-                k
-                for k, v in self.values.items()
-                if k not in self.used and k not in skip and v not in (None, [], {}, "") and _RELEVANT.search(k)
-            )
+        unread = sorted(
+            k
+            for k, v in self.values.items()
+            if k not in self.used and k not in skip and v not in (None, [], {}, "") and _RELEVANT.search(k)
         )
+        return (*unread, *(f"{b} (known only after apply)" for b in self.unknown_blocks))
 
     def error(self, name: str, expected: str) -> InputError:
         return InputError(self.file, f"{self.path}.{name}", expected)
