@@ -66,8 +66,9 @@ Part = str | Ref | Pseudo | Unknown
 Decision = bool | Unknown
 
 
-def concat(parts: list[object]) -> str | Concat:
-    """A string when every part is known, else a ``Concat`` with adjacent strings merged and nested ones flattened."""
+def concat(parts: list[object]) -> Part | Concat:
+    """A string when every part is known, the part itself when there is one (``!Sub "${Key.Arn}"``), else a
+    ``Concat`` with adjacent strings merged and nested ones flattened."""
     flat: list[Part] = []
     for part in parts:
         pieces: tuple[Part, ...] = part.parts if isinstance(part, Concat) else (part,)  # type: ignore[assignment]
@@ -78,7 +79,7 @@ def concat(parts: list[object]) -> str | Concat:
                 flat.append(piece)
     if not flat:
         return ""
-    if len(flat) == 1 and isinstance(flat[0], str):
+    if len(flat) == 1:
         return flat[0]
     return Concat(tuple(flat))
 
@@ -271,7 +272,7 @@ class Evaluator:
         self._resource(logical, path)
         return Ref(logical, attribute)
 
-    def _sub(self, arg: object, path: str) -> str | Concat:
+    def _sub(self, arg: object, path: str) -> Part | Concat:
         variables: dict[str, object] = {}
         if isinstance(arg, list):
             if len(arg) != 2 or not isinstance(arg[0], str) or not isinstance(arg[1], dict):
