@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from kmslaunch.policy.errors import InputError, KmslaunchError
-from kmslaunch.preflight.cfn_types import TYPES
+from kmslaunch.preflight.cfn_types import REF_RETURNS, TYPES
 from kmslaunch.preflight.cloudformation import read_cdk_out, read_template
 from kmslaunch.preflight.model import Concat, Plan, PlannedResource, Pseudo, Ref, Unknown
 
@@ -93,7 +93,8 @@ def test_case_errors(case: dict[str, Any], tmp_path: Path) -> None:
     assert str(err).startswith(f"{path}: {err.path}: ")
 
 
-def test_every_modelled_type_has_a_case() -> None:
+def test_every_modelled_type_has_a_case_and_says_what_ref_returns() -> None:
+    assert set(REF_RETURNS) == set(TYPES)
     written = "\n".join(c["template"] for c in CASES if "expect" in c)
     assert [t for t in TYPES if f"Type: {t}" not in written and f"Type: {t}}}" not in written] == []
 

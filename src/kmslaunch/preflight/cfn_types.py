@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from kmslaunch.policy.errors import InputError
-from kmslaunch.preflight.intrinsics import describe
+from kmslaunch.preflight.intrinsics import shape
 from kmslaunch.preflight.model import Concat, Pseudo, Ref, Unknown
 
 _SYMBOLIC = (Ref, Pseudo, Unknown, Concat)
@@ -94,14 +94,14 @@ def document(props: Properties, value: object, path: str) -> object:
             raise props.fail(path, f"expected a policy document, got a string that is not JSON ({err.msg})") from None
     if isinstance(value, dict | Unknown):
         return value
-    raise props.fail(path, f"expected a policy document (a map with Statement), got {describe(value)}")
+    raise props.fail(path, f"expected a policy document (a map with Statement), got {shape(value)}")
 
 
 def string_list(props: Properties, value: object, path: str) -> object:
     if isinstance(value, Unknown):
         return value
     if not isinstance(value, list):
-        raise props.fail(path, f"expected a list, got {describe(value)}")
+        raise props.fail(path, f"expected a list, got {shape(value)}")
     return value
 
 
@@ -381,4 +381,27 @@ TYPES: Mapping[str, tuple[str, Callable[[Properties], None]]] = {
     "AWS::IAM::User": ("iam_user", iam_user),
     "AWS::IAM::InstanceProfile": ("iam_instance_profile", iam_instance_profile),
     "AWS::IAM::ServiceLinkedRole": ("iam_service_linked_role", iam_service_linked_role),
+}
+
+
+# What ``Ref`` of each modelled type returns (``Ref(logical, "Ref")``), so that a resolver can tell a key id from
+# an ARN; each type's page, "Return values". ``Fn::GetAtt`` attributes are the pages' names as they are
+# (``Arn``, ``KeyId``, ``RoleId``, ``LatestVersionNumber``, ``DefaultVersionNumber``, ``PolicyArn``...).
+REF_RETURNS: Mapping[str, str] = {
+    "AWS::EC2::Instance": "InstanceId",
+    "AWS::EC2::LaunchTemplate": "LaunchTemplateId",
+    "AWS::AutoScaling::LaunchConfiguration": "LaunchConfigurationName",
+    "AWS::AutoScaling::AutoScalingGroup": "AutoScalingGroupName",
+    "AWS::EKS::Nodegroup": "ClusterName/NodegroupName",
+    "AWS::EC2::EC2Fleet": "FleetId",
+    "AWS::EC2::SpotFleet": "SpotFleetRequestId",
+    "AWS::EC2::Volume": "VolumeId",
+    "AWS::KMS::Key": "KeyId",
+    "AWS::KMS::Alias": "AliasName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::IAM::Policy": "PolicyId",  # an id CloudFormation makes; nothing else refers to it
+    "AWS::IAM::ManagedPolicy": "PolicyArn",
+    "AWS::IAM::User": "UserName",
+    "AWS::IAM::InstanceProfile": "InstanceProfileName",
+    "AWS::IAM::ServiceLinkedRole": "RoleName",
 }

@@ -17,6 +17,7 @@ listed in ``ignored``: a launch path that may not exist is checked rather than h
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 
 from kmslaunch.policy.errors import InputError, KmslaunchError
 from kmslaunch.preflight import cfn_types
-from kmslaunch.preflight.intrinsics import Evaluator, Parameter
+from kmslaunch.preflight.intrinsics import NO_VALUE, Evaluator, Parameter
 from kmslaunch.preflight.model import Plan, PlannedResource, Source, Unknown
 
 # Types that create nothing in the account a launch depends on: CDK's usage metadata.
@@ -118,6 +119,9 @@ def _plain(node: object) -> object:
         return [_plain(v) for v in node]
     if isinstance(node, str):
         return str(node)
+    if isinstance(node, datetime.date):
+        # An unquoted 2012-10-17 is a YAML date; CloudFormation reads it as the string (policy Version).
+        return node.isoformat()
     return node
 
 
@@ -180,7 +184,14 @@ def _read(
         kind, take = mapping
         path = f"Resources.{logical}.Properties"
         values = evaluator.value(body.get("Properties", {}), path)
-        assert isinstance(values, dict)
+        if values is NO_VALUE:
+            values = {}
+        elif isinstance(values, Unknown):
+            # Properties chosen by an undecided Fn::If: none of them is known.
+            notes[logical] = f"Properties ({values.why})"
+            values = {}
+        elif not isinstance(values, dict):
+            raise InputError(file, path, "expected a map of properties")
         props = cfn_types.Properties(file=file, path=path, logical=logical, stack=stack, given=values)
         take(props)
         ignored = props.ignored() + ((notes[logical],) if logical in notes else ())

@@ -135,7 +135,7 @@ class Evaluator:
         """The named condition's value; an error when the template declares none of that name, or when
         conditions refer to each other in a circle."""
         if not isinstance(name, str):
-            raise self.fail(path, f"expected the name of a condition (a string), got {_shape(name)}")
+            raise self.fail(path, f"expected the name of a condition (a string), got {shape(name)}")
         if name in self._decided:
             return self._decided[name]
         if name not in self.condition_defs:
@@ -178,7 +178,7 @@ class Evaluator:
             inner = self._decide(arg[0], f"{path}.Fn::Not[0]")
             return inner if isinstance(inner, Unknown) else not inner
         expected = ", ".join(CONDITION_FUNCTIONS)
-        raise self.fail(path, f"expected a condition function ({expected}), got {_shape(node)}")
+        raise self.fail(path, f"expected a condition function ({expected}), got {shape(node)}")
 
     # -- values -----------------------------------------------------------------------------------------------
 
@@ -237,7 +237,7 @@ class Evaluator:
 
     def _ref(self, arg: object, path: str) -> object:
         if not isinstance(arg, str):
-            raise self.fail(path, f"expected the name of a parameter, resource or pseudo parameter, got {_shape(arg)}")
+            raise self.fail(path, f"expected the name of a parameter, resource or pseudo parameter, got {shape(arg)}")
         if arg == NO_VALUE_NAME:
             return NO_VALUE
         if arg in PSEUDO_PARAMETERS:
@@ -254,6 +254,8 @@ class Evaluator:
                 f"refers to {logical}, which is not created (its condition {self.dropped[logical]} is false): "
                 "CloudFormation rejects the template",
             )
+        if logical in self.parameters:
+            raise self.fail(path, f"{logical} is a parameter: Fn::GetAtt takes a resource")
         if logical not in self.resources:
             raise self.fail(path, f"{logical!r} is neither a parameter, a resource nor a pseudo parameter")
 
@@ -268,7 +270,7 @@ class Evaluator:
                 raise self.fail(f"{path}[1]", "expected an attribute name that the template decides")
             attribute = resolved
         else:
-            raise self.fail(path, f"expected [resource, attribute] or 'Resource.Attribute', got {_shape(arg)}")
+            raise self.fail(path, f"expected [resource, attribute] or 'Resource.Attribute', got {shape(arg)}")
         self._resource(logical, path)
         return Ref(logical, attribute)
 
@@ -283,7 +285,7 @@ class Evaluator:
         elif isinstance(arg, str):
             template = arg
         else:
-            raise self.fail(path, f"expected a string, or a list of a string and a map of variables, got {_shape(arg)}")
+            raise self.fail(path, f"expected a string, or a list of a string and a map of variables, got {shape(arg)}")
         parts: list[object] = []
         position = 0
         for match in _SUB_VARIABLE.finditer(template):
@@ -315,7 +317,7 @@ class Evaluator:
             return value
         if value is NO_VALUE:
             raise self.fail(path, "AWS::NoValue cannot be part of a string")
-        raise self.fail(path, f"expected a string, got {_shape(value)}")
+        raise self.fail(path, f"expected a string, got {shape(value)}")
 
     def _join(self, arg: object, path: str) -> object:
         if not isinstance(arg, list) or len(arg) != 2 or not isinstance(arg[0], str):
@@ -351,7 +353,7 @@ class Evaluator:
         if isinstance(index, bool) or not isinstance(index, int):
             if isinstance(index, Ref | Pseudo | Unknown | Concat):
                 return Unknown(f"Fn::Select at an index known at deploy time ({path})")
-            raise self.fail(f"{path}[0]", f"expected an index (a whole number), got {_shape(index)}")
+            raise self.fail(f"{path}[0]", f"expected an index (a whole number), got {shape(index)}")
         if isinstance(items, Unknown):
             return items
         if not isinstance(items, list):
@@ -378,7 +380,7 @@ class Evaluator:
             if not isinstance(key, str):
                 if isinstance(key, Ref | Pseudo | Unknown | Concat):
                     return Unknown(f"Fn::FindInMap with a key known at deploy time ({path}[{i}])")
-                raise self.fail(f"{path}[{i}]", f"expected a key (a string), got {_shape(key)}")
+                raise self.fail(f"{path}[{i}]", f"expected a key (a string), got {shape(key)}")
         table: object = self.mappings
         for i, key in enumerate(keys):
             if not isinstance(table, dict) or key not in table:
@@ -396,6 +398,8 @@ def _equals(left: object, right: object) -> Decision:
     if left == right:
         return True  # the same reference on both sides
     unknown = next(v for v in (left, right) if not _known(v))
+    if isinstance(unknown, Unknown):
+        return Unknown(f"Fn::Equals compares a value the template leaves open ({unknown.why})")
     return Unknown(f"Fn::Equals compares {describe(unknown)}, known at deploy time")
 
 
@@ -422,7 +426,8 @@ def describe(value: object) -> str:
     return repr(value)
 
 
-def _shape(value: object) -> str:
+def shape(value: object) -> str:
+    """A value in words for an error message: what was found where something else was expected."""
     if isinstance(value, dict):
         keys = ", ".join(str(k) for k in list(value)[:3])
         return f"a map ({keys})" if keys else "an empty map"
