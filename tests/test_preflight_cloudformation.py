@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kmslaunch.policy.errors import InputError, KmslaunchError
-from kmslaunch.preflight.cfn_types import REF_RETURNS, TYPES
-from kmslaunch.preflight.cloudformation import read_cdk_out, read_template
+from kmslaunch.preflight.cfn_types import ATTRIBUTES, TYPES
+from kmslaunch.preflight.cloudformation import _read, read_cdk_out, read_template
 from kmslaunch.preflight.model import Concat, Plan, PlannedResource, Pseudo, Ref, Unknown
 
 HERE = Path(__file__).parent
@@ -93,8 +95,8 @@ def test_case_errors(case: dict[str, Any], tmp_path: Path) -> None:
     assert str(err).startswith(f"{path}: {err.path}: ")
 
 
-def test_every_modelled_type_has_a_case_and_says_what_ref_returns() -> None:
-    assert set(REF_RETURNS) == set(TYPES)
+def test_every_modelled_type_has_a_case_and_its_attributes() -> None:
+    assert set(ATTRIBUTES) == set(TYPES)
     written = "\n".join(c["template"] for c in CASES if "expect" in c)
     assert [t for t in TYPES if f"Type: {t}" not in written and f"Type: {t}}}" not in written] == []
 
@@ -321,3 +323,81 @@ def test_hand_written_short_form_template(tmp_path: Path) -> None:
     instance_type = unset_data["InstanceType"]
     assert isinstance(instance_type, Unknown)
     assert "Fn::If on condition IsProd" in instance_type.why and "parameter Env has no Default" in instance_type.why
+
+
+# -- never a traceback ---------------------------------------------------------------------------------------------
+
+_NAMES = st.sampled_from(["Key", "Role", "Env", "IsProd", "AWS::Region", "AWS::NoValue", "Nope", "Arn", "0", ""])
+_FUNCTIONS = st.sampled_from(
+    [
+        "Ref",
+        "Fn::GetAtt",
+        "Fn::Sub",
+        "Fn::Join",
+        "Fn::If",
+        "Fn::Select",
+        "Fn::Split",
+        "Fn::FindInMap",
+        "Fn::Base64",
+        "Fn::ImportValue",
+        "Fn::GetAZs",
+        "Fn::Equals",
+        "Fn::And",
+        "Fn::Or",
+        "Fn::Not",
+        "Condition",
+        "Fn::Nope",
+    ]
+)
+_LEAVES = st.one_of(_NAMES, st.booleans(), st.integers(-2, 3), st.none(), st.just("${Env}-${Key.Arn}-${!x}"))
+_VALUES = st.recursive(
+    _LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(_FUNCTIONS, inner, min_size=1, max_size=1),
+        st.dictionaries(st.sampled_from(["BlockDeviceMappings", "Ebs", "Encrypted", "DeviceName"]), inner, max_size=3),
+    ),
+    max_leaves=12,
+)
+_TYPES = st.sampled_from([*TYPES, "AWS::S3::Bucket"])
+_PROPERTIES = st.sampled_from(
+    [
+        "LaunchTemplateData",
+        "BlockDeviceMappings",
+        "KeyPolicy",
+        "Policies",
+        "Roles",
+        "LaunchTemplate",
+        "MinSize",
+        "SpotFleetRequestConfigData",
+        "IamInstanceProfile",
+        "Encrypted",
+        "Size",
+        "RoleName",
+    ]
+)
+
+
+@given(
+    resources=st.dictionaries(
+        st.sampled_from(["Key", "Role", "Other"]),
+        st.fixed_dictionaries(
+            {"Type": _TYPES, "Properties": st.dictionaries(_PROPERTIES, _VALUES, max_size=3)},
+            optional={"Condition": _NAMES},
+        ),
+        max_size=3,
+    ),
+    conditions=st.dictionaries(st.sampled_from(["IsProd", "Nope"]), _VALUES, max_size=2),
+    parameters=st.dictionaries(st.sampled_from(["Env"]), st.just({"Type": "String", "Default": "prod"}), max_size=1),
+)
+@settings(max_examples=300, deadline=None)
+def test_any_template_reads_or_says_what_is_wrong(
+    resources: dict[str, Any], conditions: dict[str, Any], parameters: dict[str, Any]
+) -> None:
+    template = {"Parameters": parameters, "Conditions": conditions, "Resources": resources}
+    try:
+        plan = _read("t.json", template, {}, None, None, None)
+    except InputError as err:
+        assert err.source == "t.json" and err.message
+    else:
+        assert all(r.kind for r in plan.resources)

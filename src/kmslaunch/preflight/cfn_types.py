@@ -384,24 +384,31 @@ TYPES: Mapping[str, tuple[str, Callable[[Properties], None]]] = {
 }
 
 
-# What ``Ref`` of each modelled type returns (``Ref(logical, "Ref")``), so that a resolver can tell a key id from
-# an ARN; each type's page, "Return values". ``Fn::GetAtt`` attributes are the pages' names as they are
-# (``Arn``, ``KeyId``, ``RoleId``, ``LatestVersionNumber``, ``DefaultVersionNumber``, ``PolicyArn``...).
-REF_RETURNS: Mapping[str, str] = {
-    "AWS::EC2::Instance": "InstanceId",
-    "AWS::EC2::LaunchTemplate": "LaunchTemplateId",
-    "AWS::AutoScaling::LaunchConfiguration": "LaunchConfigurationName",
-    "AWS::AutoScaling::AutoScalingGroup": "AutoScalingGroupName",
-    "AWS::EKS::Nodegroup": "ClusterName/NodegroupName",
-    "AWS::EC2::EC2Fleet": "FleetId",
-    "AWS::EC2::SpotFleet": "SpotFleetRequestId",
-    "AWS::EC2::Volume": "VolumeId",
-    "AWS::KMS::Key": "KeyId",
-    "AWS::KMS::Alias": "AliasName",
-    "AWS::IAM::Role": "RoleName",
-    "AWS::IAM::Policy": "PolicyId",  # an id CloudFormation makes; nothing else refers to it
-    "AWS::IAM::ManagedPolicy": "PolicyArn",
-    "AWS::IAM::User": "UserName",
-    "AWS::IAM::InstanceProfile": "InstanceProfileName",
-    "AWS::IAM::ServiceLinkedRole": "RoleName",
+# The attributes a template refers to, per modelled type: ``Ref(logical, "Ref")`` and ``Fn::GetAtt``'s names
+# (``Arn``, ``LatestVersionNumber``...), each with the Terraform attribute that holds the same value (``arn``,
+# ``latest_version``...), so that one resolver answers references from both readers. What ``Ref`` returns is
+# each type's page, "Return values": a key's id, a role's name, a managed policy's ARN, a launch template's id.
+ATTRIBUTES: Mapping[str, Mapping[str, str]] = {
+    "AWS::EC2::Instance": {"Ref": "id", "InstanceId": "id"},
+    "AWS::EC2::LaunchTemplate": {
+        "Ref": "id",
+        "LaunchTemplateId": "id",
+        "LatestVersionNumber": "latest_version",
+        "DefaultVersionNumber": "default_version",
+    },
+    "AWS::AutoScaling::LaunchConfiguration": {"Ref": "name"},
+    "AWS::AutoScaling::AutoScalingGroup": {"Ref": "name"},
+    # Ref is "cluster/nodegroup"; Terraform's id is "cluster:nodegroup".
+    "AWS::EKS::Nodegroup": {"Arn": "arn", "NodegroupName": "node_group_name", "ClusterName": "cluster_name"},
+    "AWS::EC2::EC2Fleet": {"Ref": "id", "FleetId": "id"},
+    "AWS::EC2::SpotFleet": {"Ref": "id"},
+    "AWS::EC2::Volume": {"Ref": "id", "VolumeId": "id"},
+    "AWS::KMS::Key": {"Ref": "key_id", "KeyId": "key_id", "Arn": "arn"},
+    "AWS::KMS::Alias": {"Ref": "name"},
+    "AWS::IAM::Role": {"Ref": "name", "Arn": "arn", "RoleId": "unique_id"},
+    "AWS::IAM::Policy": {},  # its Ref is an id CloudFormation makes, which nothing else takes
+    "AWS::IAM::ManagedPolicy": {"Ref": "arn", "PolicyArn": "arn"},
+    "AWS::IAM::User": {"Ref": "name", "Arn": "arn"},
+    "AWS::IAM::InstanceProfile": {"Ref": "name", "Arn": "arn"},
+    "AWS::IAM::ServiceLinkedRole": {"Ref": "name"},
 }
