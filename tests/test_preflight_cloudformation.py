@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from kmslaunch.policy.errors import InputError, KmslaunchError
 from kmslaunch.preflight.cfn_types import ATTRIBUTES, TYPES
-from kmslaunch.preflight.cloudformation import _read, read_cdk_out, read_template
+from kmslaunch.preflight.cloudformation import _read, read_cdk_out, read_cloudformation, read_template
 from kmslaunch.preflight.model import Concat, Plan, PlannedResource, Pseudo, Ref, Unknown
 
 HERE = Path(__file__).parent
@@ -112,6 +112,12 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
         read_template(tmp_path / "absent.yaml")
     with pytest.raises(InputError, match="is a directory"):
         read_template(tmp_path)
+
+
+def test_read_cloudformation_takes_a_template_or_a_cdk_out() -> None:
+    assert len(read_cloudformation(CDK_OUT)) == 2
+    (plan,) = read_cloudformation(CDK_OUT / "AsgCmkStack.template.json")
+    assert plan.file.endswith("AsgCmkStack.template.json")
 
 
 def test_without_cfn_lint_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -56,6 +56,13 @@ def read_template(
     return _read(file, _decode(file, text), dict(parameters or {}), stack_name, account, region)
 
 
+def read_cloudformation(path: Path, parameters: Mapping[str, str] | None = None) -> list[Plan]:
+    """A template file (one plan) or a CDK cloud assembly directory (one plan per stack)."""
+    if path.is_dir():
+        return read_cdk_out(path, parameters)
+    return [read_template(path, parameters)]
+
+
 def read_cdk_out(directory: Path, parameters: Mapping[str, str] | None = None) -> list[Plan]:
     """One ``Plan`` per CloudFormation stack of a CDK cloud assembly (``cdk.out``), in the manifest's order;
     nested assemblies (CDK stages) are read too. The stack's environment gives each plan its account and region
@@ -146,7 +153,12 @@ def _read(
     template = _plain(decoded)
     assert isinstance(template, dict)
     resources: dict[str, dict[str, Any]] = {}
+    foreach: list[str] = []
     for logical, body in template["Resources"].items():
+        if logical.startswith("Fn::ForEach::"):
+            # AWS::LanguageExtensions expands these into resources when the stack is deployed: not modelled.
+            foreach.append(logical)
+            continue
         if not isinstance(body, dict) or not isinstance(body.get("Type"), str):
             raise InputError(file, f"Resources.{logical}", "expected a resource: a map with Type (a string)")
         if not isinstance(body.get("Properties", {}), dict):
@@ -172,7 +184,7 @@ def _read(
     evaluator.dropped = dropped
 
     planned: list[PlannedResource] = []
-    unmodelled: list[tuple[str, str]] = []
+    unmodelled: list[tuple[str, str]] = [("Fn::ForEach", logical) for logical in foreach]
     for logical, body in resources.items():
         if logical in dropped or body["Type"] in _SKIPPED_TYPES:
             continue
