@@ -25,7 +25,7 @@ from typing import Any
 
 from kmslaunch.policy.errors import InputError, KmslaunchError
 from kmslaunch.preflight import cfn_types
-from kmslaunch.preflight.intrinsics import NO_VALUE, Evaluator, Parameter
+from kmslaunch.preflight.intrinsics import NO_VALUE, Evaluator, Parameter, shape
 from kmslaunch.preflight.model import Plan, PlannedResource, Source, Unknown
 
 # Types that create nothing in the account a launch depends on: CDK's usage metadata.
@@ -147,7 +147,7 @@ def _read(
         raise InputError(file, "", "expected a template: a map with Resources")
     resources_node = decoded.get("Resources")
     if not isinstance(resources_node, dict):
-        got = "missing" if resources_node is None else f"a {type(resources_node).__name__.split('_')[0]}"
+        got = "nothing" if resources_node is None else shape(_plain(resources_node))
         raise InputError(file, "Resources", f"expected a map of logical ids to resources, got {got}")
     lines = {str(k): _line(k) for k in resources_node}
     template = _plain(decoded)
@@ -230,7 +230,7 @@ def _read(
 def _section(file: str, template: dict[str, Any], name: str) -> dict[str, Any]:
     section = template.get(name, {})
     if not isinstance(section, dict):
-        raise InputError(file, name, f"expected a map, got {type(section).__name__}")
+        raise InputError(file, name, f"expected a map, got {shape(section)}")
     return section
 
 

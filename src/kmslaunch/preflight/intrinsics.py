@@ -94,7 +94,7 @@ class Parameter:
 
 @dataclass
 class Evaluator:
-    """Evaluates values of one template. ``conditions`` is filled lazily, so that an unused condition that cannot
+    """Evaluates values of one template. Conditions are decided lazily, so that an unused condition that cannot
     be decided costs nothing and a circular one is reported where it is met."""
 
     file: str
