@@ -68,7 +68,7 @@ def by_address(plan: Plan) -> dict[str, PlannedResource]:
 @pytest.mark.parametrize("case", [c for c in CASES if "expect" in c], ids=lambda c: c["name"])
 def test_case_reads(case: dict[str, Any], tmp_path: Path) -> None:
     path = write(tmp_path, case)
-    plan = read_template(path, case.get("parameters"))
+    plan = read_template(path, case.get("parameters"), ssm=case.get("ssm"))
     assert plan.format == "cloudformation"
     assert plan.file == str(path)
     got = by_address(plan)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from kmslaunch.cli.main import cli
 from kmslaunch.preflight.cloudformation import read_template
-from kmslaunch.scenarios import AUTO_SCALING_SESSION, CDK_ASG_RUN_INSTANCES, PREFLIGHT_EXAMPLES
+from kmslaunch.scenarios import AUTO_SCALING_SESSION, CDK_AMI_SSM, CDK_ASG_RUN_INSTANCES, PREFLIGHT_EXAMPLES
 from kmslaunch.snapshot.save import save_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,11 +53,16 @@ def test_preflight_examples_are_up_to_date(tmp_path: Path) -> None:
 
 
 def test_the_example_template_reads_as_the_launch_the_snapshot_replays() -> None:
-    # run-instances.json is what the group's launch template asks of RunInstances, with the AMI filled in.
-    plan = read_template(EXAMPLES / "preflight-cdk-asg-default-key" / TEMPLATE.name)
+    # run-instances.json is what the group's launch template asks of RunInstances, with the AMI its SSM
+    # parameter resolves to, an image the snapshot lists.
+    folder = EXAMPLES / "preflight-cdk-asg-default-key"
+    plan = read_template(folder / TEMPLATE.name, ssm=CDK_AMI_SSM)
     (template,) = [r for r in plan.resources if r.kind == "launch_template"]
     data = template.values["LaunchTemplateData"]
     assert isinstance(data, dict)
+    assert data["ImageId"] == CDK_ASG_RUN_INSTANCES["ImageId"]
+    images = json.loads((folder / "snapshot/111122223333/us-east-1/ec2/describe-images.json").read_text())
+    assert [i["ImageId"] for i in images["Images"]] == [data["ImageId"]]
     assert data["BlockDeviceMappings"] == CDK_ASG_RUN_INSTANCES["BlockDeviceMappings"]
     assert data["InstanceType"] == CDK_ASG_RUN_INSTANCES["InstanceType"]
 

@@ -543,6 +543,8 @@ def by_name(name: str) -> Scenario:
 AUTO_SCALING_SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSServiceRoleForAutoScaling/AutoScaling"
 # What an Auto Scaling group launches from the CDK stack in tests/fixtures/cdk (AsgDefaultKeyStack): its launch
 # template's volume, encrypted with no key named, on the Amazon Linux AMI its SSM parameter resolved to.
+# The SSM parameter the CDK template's AMI comes from, and what it resolves to in these accounts.
+CDK_AMI_SSM = {"/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64": "ami-0453ec754f44f9a4a"}
 CDK_ASG_RUN_INSTANCES: dict[str, Any] = {
     "ImageId": "ami-0453ec754f44f9a4a",
     "InstanceType": "t3.micro",

@@ -41,10 +41,13 @@ def read_template(
     stack_name: str | None = None,
     account: str | None = None,
     region: str | None = None,
+    ssm: Mapping[str, str] | None = None,
 ) -> Plan:
     """The resources a CloudFormation template would create, in the vocabulary of ``model.py``.
 
-    ``parameters`` overrides parameter defaults (as ``--parameter K=V`` would). ``stack_name``, ``account`` and
+    ``parameters`` overrides parameter defaults (as ``--parameter K=V`` would). ``ssm`` gives the values of SSM
+    parameters by name, for parameters of an ``AWS::SSM::Parameter::Value<...>`` type (CDK's AMI lookups): without
+    it their value is unknown, since CloudFormation reads it when the stack is deployed. ``stack_name``, ``account`` and
     ``region`` are what a CDK manifest says about the stack; when the template sits in a ``cdk.out`` next to a
     ``manifest.json`` naming it, they are read from there unless given. Raises ``KmslaunchError`` (an
     ``InputError`` naming the file and the element) for anything that is not a readable template.
@@ -53,23 +56,27 @@ def read_template(
     text = _read_text(path)
     if stack_name is None and account is None and region is None:
         stack_name, account, region = _cdk_environment(path)
-    return _read(file, _decode(file, text), dict(parameters or {}), stack_name, account, region)
+    return _read(file, _decode(file, text), dict(parameters or {}), stack_name, account, region, dict(ssm or {}))
 
 
-def read_cloudformation(path: Path, parameters: Mapping[str, str] | None = None) -> list[Plan]:
+def read_cloudformation(
+    path: Path, parameters: Mapping[str, str] | None = None, *, ssm: Mapping[str, str] | None = None
+) -> list[Plan]:
     """A template file (one plan) or a CDK cloud assembly directory (one plan per stack)."""
     if path.is_dir():
-        return read_cdk_out(path, parameters)
-    return [read_template(path, parameters)]
+        return read_cdk_out(path, parameters, ssm=ssm)
+    return [read_template(path, parameters, ssm=ssm)]
 
 
-def read_cdk_out(directory: Path, parameters: Mapping[str, str] | None = None) -> list[Plan]:
+def read_cdk_out(
+    directory: Path, parameters: Mapping[str, str] | None = None, *, ssm: Mapping[str, str] | None = None
+) -> list[Plan]:
     """One ``Plan`` per CloudFormation stack of a CDK cloud assembly (``cdk.out``), in the manifest's order;
     nested assemblies (CDK stages) are read too. The stack's environment gives each plan its account and region
     unless CDK left them environment-agnostic."""
     plans: list[Plan] = []
     for template, name, account, region in _cdk_stacks(directory):
-        plans.append(read_template(template, parameters, stack_name=name, account=account, region=region))
+        plans.append(read_template(template, parameters, stack_name=name, account=account, region=region, ssm=ssm))
     if not plans:
         raise InputError(
             str(directory / "manifest.json"), "artifacts", "no CloudFormation stack in this cloud assembly"
@@ -142,6 +149,7 @@ def _read(
     stack: str | None,
     account: str | None,
     region: str | None,
+    ssm: dict[str, str] | None = None,
 ) -> Plan:
     if not isinstance(decoded, dict):
         raise InputError(file, "", "expected a template: a map with Resources")
@@ -166,7 +174,7 @@ def _read(
         resources[logical] = body
     evaluator = Evaluator(
         file=file,
-        parameters=_parameters(file, _section(file, template, "Parameters"), given),
+        parameters=_parameters(file, _section(file, template, "Parameters"), given, ssm or {}),
         resources={k: v["Type"] for k, v in resources.items()},
         condition_defs=_section(file, template, "Conditions"),
         mappings=_section(file, template, "Mappings"),
@@ -234,7 +242,9 @@ def _section(file: str, template: dict[str, Any], name: str) -> dict[str, Any]:
     return section
 
 
-def _parameters(file: str, declared: dict[str, Any], given: dict[str, str]) -> dict[str, Parameter]:
+def _parameters(
+    file: str, declared: dict[str, Any], given: dict[str, str], ssm: dict[str, str]
+) -> dict[str, Parameter]:
     """Each parameter's value: the one given, else its Default; SSM parameter types are resolved by CloudFormation
     when the stack is deployed (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html)."""
     unknown = sorted(set(given) - set(declared))
@@ -251,7 +261,10 @@ def _parameters(file: str, declared: dict[str, Any], given: dict[str, str]) -> d
         if raw is None:
             value = Unknown(f"template parameter {name} has no Default and no value was given for it")
         elif kind.startswith(_SSM_PREFIX):
-            value = Unknown(f"resolved by CloudFormation from SSM parameter {raw} when the stack is deployed")
+            if str(raw) in ssm:
+                value = ssm[str(raw)]
+            else:
+                value = Unknown(f"resolved by CloudFormation from SSM parameter {raw} when the stack is deployed")
         elif isinstance(raw, bool):
             value = "true" if raw else "false"
         elif kind == "CommaDelimitedList" or kind.startswith("List<"):
