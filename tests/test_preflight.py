@@ -3,7 +3,6 @@ exit codes, --soft-fail, every format and SARIF locations; and the bundled pre-f
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shlex
 from pathlib import Path
@@ -118,15 +117,6 @@ def test_bad_plan_exits_2_naming_file_and_element(tmp_path: Path, data: Any, exp
 def test_reader_error_is_an_input_error() -> None:
     with pytest.raises(InputError, match="format_version"):
         parse_terraform_plan({"format_version": 3, "planned_values": {}}, "p.json")
-
-
-def test_not_a_plan_without_cloudformation_reader_exits_2(tmp_path: Path) -> None:
-    path = tmp_path / "template.yaml"
-    path.write_text("Resources: {}\n")
-    res = CliRunner().invoke(cli, ["check", str(path)])
-    assert res.exit_code == 2
-    if importlib.util.find_spec("kmslaunch.preflight.cloudformation") is None:
-        assert "cannot read CloudFormation templates yet" in res.output
 
 
 def test_ref_to_a_planned_role_resolves_to_its_arn() -> None:

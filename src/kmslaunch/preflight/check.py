@@ -40,6 +40,8 @@ class PathCheck:
     deciding: str | None = None
     note: str | None = None
     from_snapshot: bool = False
+    # Where the key comes from when the plan does not name it: the account's default EBS key.
+    key_origin: str | None = None
 
     @property
     def fails(self) -> bool:
@@ -52,6 +54,8 @@ class PathCheck:
     def to_json(self) -> dict[str, Any]:
         return {
             "address": self.address,
+            # The name the user knows the resource by: a CDK construct path with its logical id.
+            "source_address": self.source.address if self.source else self.address,
             "what": self.what,
             "line": self.source.line if self.source else None,
             "verdict": self.verdict,
@@ -60,6 +64,7 @@ class PathCheck:
             "key": self.key,
             "key_address": self.key_address,
             "key_line": self.key_source.line if self.key_source else None,
+            "key_origin": self.key_origin,
             "deciding_statement": self.deciding,
             "state": self.outcome.state,
             "cause": self.outcome.cause,
@@ -237,6 +242,25 @@ def _path(
         _named(resolved, deciding_statement(refused)) if refused is not None and outcome.fails else None,
         outcome.note,
         from_snapshot,
+        _default_key(resolved, key) if key and key_address is None else None,
+    )
+
+
+def _default_key(resolved: Resolved, key: str) -> str | None:
+    """Whether ``key`` is the region's default EBS key, which encrypts a volume that asks for encryption and
+    names no key (https://docs.aws.amazon.com/ebs/latest/userguide/default-kms-key.html): in words, else None."""
+    region = resolved.world.accounts[resolved.account].regions.get(resolved.region)
+    if region is None:
+        return None
+    default = region.ec2.defaults.default_kms_key_id
+    found = resolved.world.key_by_arn(default) if default.startswith("arn:") else region.kms.resolve(default)
+    if found is None or found.arn != key:
+        return None
+    aliases = region.kms.aliases_of(found.key_id)
+    named = f" ({', '.join(aliases)})" if aliases else ""
+    return (
+        f"the account's default EBS key{named}: no key is named for the volume, so EBS uses the region's "
+        f"default (aws ec2 get-ebs-default-kms-key-id --region {resolved.region})"
     )
 
 
@@ -250,7 +274,8 @@ def _in_plan(resolved: Resolved, fix: dict[str, Any]) -> dict[str, Any]:
         if res is not None and res.action == "create":
             pinned: dict[str, Any] = {
                 "target": address,
-                "in_plan": address,
+                # As the user knows it (a CDK construct path with its logical id).
+                "in_plan": res.source.address,
                 "line": res.source.line,
                 "commands": [],
                 "files": [],

@@ -5,6 +5,7 @@ SARIF results point at the plan file and the line where the resource is."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,33 @@ from .check import CheckReport, PathCheck
 _MARK = {"fails": "✗", "fails-unless": "✗", "runs-unless": "?", "not-simulated": "?", "runs": "✓"}
 
 
+def _name(p: PathCheck) -> str:
+    """The resource as the user knows it: a Terraform address, a logical id, or a CDK construct path followed by
+    its logical id."""
+    return p.source.address if p.source else p.address
+
+
 def _where(p: PathCheck) -> str:
     line = f" (line {p.source.line})" if p.source and p.source.line else ""
-    return f"{p.address}{line}"
+    return f"{_name(p)}{line}"
+
+
+def _reports(reports: CheckReport | Sequence[CheckReport]) -> list[CheckReport]:
+    return [reports] if isinstance(reports, CheckReport) else list(reports)
+
+
+def _fix_text(fix: dict[str, Any] | None) -> Iterator[str]:
+    """The doctor's fix, with the file each command reads written first (a heredoc), so that the commands work
+    when pasted: a key policy outside the plan is replaced whole by put-key-policy."""
+    for line in _fix_lines(fix):
+        yield line
+        for f in (fix or {}).get("fixes") or []:
+            if line == f"  [{f['kind']}] {f['target']}" and not f.get("in_plan"):
+                for name in f.get("files") or []:
+                    if f.get("document") is not None and name.startswith("key-policy-"):
+                        yield f"    $ cat > {name} <<'EOF'"
+                        yield f"    {json.dumps(f['document'], separators=(', ', ': '))}"
+                        yield "    EOF"
 
 
 def _refused(p: PathCheck) -> str | None:
@@ -33,8 +58,17 @@ def _refused(p: PathCheck) -> str | None:
     )
 
 
-def render_text(report: CheckReport) -> list[str]:
+def render_text(reports: CheckReport | Sequence[CheckReport]) -> list[str]:
+    """Each plan's report (a cdk.out gives one per stack), separated by a blank line."""
+    out: list[str] = []
+    for report in _reports(reports):
+        out += ([""] if out else []) + _text(report)
+    return out
+
+
+def _text(report: CheckReport) -> list[str]:
     s = report.to_json()["summary"]
+    where = "the template" if report.plan.format == "cloudformation" else "the plan"
     out = [f"kmslaunch check: {report.plan.file}" + (f" over {report.snapshot}" if report.snapshot else "")]
     out.append(f"account {report.account}, region {report.region}")
     out.append(
@@ -52,11 +86,14 @@ def render_text(report: CheckReport) -> list[str]:
                 out.append(f"  {refused}")
             if p.key_address:
                 line = f", line {p.key_source.line}" if p.key_source and p.key_source.line else ""
-                out.append(f"  key: {p.key_address}{line} ({p.key})")
+                name = p.key_source.address if p.key_source else p.key_address
+                out.append(f"  key: {name}{line} ({p.key})")
+            elif p.key_origin:
+                out.append(f"  key: {p.key}, {p.key_origin}")
             if p.deciding:
                 out.append(f"  deciding statement: {p.deciding}")
-            out += [f"  {line}" for line in _fix_lines(p.outcome.fix)]
-            out += [f"  {line}" for line in _in_plan_lines(p.outcome.fix)]
+            out += [f"  {line}" for line in _fix_text(p.outcome.fix)]
+            out += [f"  {line}" for line in _in_plan_lines(p.outcome.fix, where)]
         if p.unless:
             out.append("  unless:" if not p.fails else "  it could still run, if:")
             out += [f"  - {u}" for u in p.unless]
@@ -73,30 +110,39 @@ def render_text(report: CheckReport) -> list[str]:
     return out
 
 
-def _in_plan_lines(fix: dict[str, Any] | None) -> list[str]:
+def _in_plan_lines(fix: dict[str, Any] | None, where: str = "the plan") -> list[str]:
     """For a change to a resource the plan creates: the statements to add to its policy in the configuration."""
     out = []
+    again = "check again" if where == "the template" else "plan again"
     for f in (fix or {}).get("fixes") or []:
         if f.get("in_plan"):
-            line = f" (line {f['line']} of the plan)" if f.get("line") else ""
-            out.append(f"  add to the policy of {f['in_plan']}{line}, then plan again:")
+            line = f" (line {f['line']} of {where})" if f.get("line") else ""
+            out.append(f"  add to the policy of {f['in_plan']}{line}, then {again}:")
             out += [f"    {json.dumps(st, separators=(', ', ': '))}" for st in f.get("statements") or []]
     return out
 
 
-def render_markdown(report: CheckReport) -> str:
+def render_markdown(reports: CheckReport | Sequence[CheckReport]) -> str:
+    """One section per plan (a cdk.out gives one per stack)."""
+    return "\n".join(_markdown(r, len(_reports(reports)) > 1) for r in _reports(reports))
+
+
+def _markdown(report: CheckReport, named: bool) -> str:
     s = report.to_json()["summary"]
-    out = [f"## kmslaunch check: {s['failing']} of {s['paths']} launch paths fail", ""]
+    title = f"## kmslaunch check: {s['failing']} of {s['paths']} launch paths fail"
+    out = [title + (f" in `{report.plan.file}`" if named else ""), ""]
     out += ["| | resource | launch | verdict |", "|---|---|---|---|"]
     for p in report.paths:
-        out.append(f"| {_MARK[p.verdict]} | `{p.address}` | {p.what} | {p.verdict} |")
+        out.append(f"| {_MARK[p.verdict]} | `{_name(p)}` | {p.what} | {p.verdict} |")
     for p in report.failing:
-        out += ["", f"### `{p.address}`", "", f"**{p.verdict}**: {p.outcome.headline or p.outcome.cause}"]
+        out += ["", f"### `{_name(p)}`", "", f"**{p.verdict}**: {p.outcome.headline or p.outcome.cause}"]
         refused = _refused(p)
         if refused:
             out += ["", refused]
         if p.key_address:
-            out += ["", f"Key: `{p.key_address}` (`{p.key}`)"]
+            out += ["", f"Key: `{p.key_source.address if p.key_source else p.key_address}` (`{p.key}`)"]
+        elif p.key_origin:
+            out += ["", f"Key: `{p.key}`, {p.key_origin}"]
         if p.deciding:
             out += ["", f"Deciding statement: {p.deciding}"]
         fix = p.outcome.fix
@@ -113,14 +159,21 @@ def render_markdown(report: CheckReport) -> str:
     if unsure:
         out += ["", "### Launch paths that run unless something unknown refuses them", ""]
         for p in unsure:
-            out.append(f"- `{p.address}`: " + "; ".join(p.unless or (p.note or p.outcome.note or "not simulated",)))
+            out.append(f"- `{_name(p)}`: " + "; ".join(p.unless or (p.note or p.outcome.note or "not simulated",)))
     return "\n".join(out) + "\n"
 
 
-def render_sarif(report: CheckReport) -> dict[str, Any]:
+def render_sarif(reports: CheckReport | Sequence[CheckReport]) -> dict[str, Any]:
     """One result per failing or unsure path, at the plan file's line of the key when the key decided, else of
-    the launching resource."""
+    the launching resource; the plans of a cdk.out (one per stack) share one run, each result in its template."""
     rules: dict[str, dict[str, Any]] = {}
+    results = []
+    for report in _reports(reports):
+        results += _sarif_results(report, rules)
+    return _sarif(rules, results)
+
+
+def _sarif_results(report: CheckReport, rules: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     results = []
     for p in report.paths:
         if not (p.fails or p.unsure):
@@ -139,7 +192,7 @@ def render_sarif(report: CheckReport) -> dict[str, Any]:
                 ]
                 fix_text = f"{_label(fix)}: " + "; ".join(steps)
             text = sentences(
-                f"{p.what} {p.address}: {p.outcome.headline or p.outcome.cause}",
+                f"{p.what} {_name(p)}: {p.outcome.headline or p.outcome.cause}",
                 f"Deciding statement: {p.deciding}" if p.deciding else "",
                 fix_text,
             )
@@ -153,7 +206,7 @@ def render_sarif(report: CheckReport) -> dict[str, Any]:
                 "helpUri": UNKNOWN_DOC,
             }
             why = "; ".join(p.unless) or p.note or p.outcome.note or "not simulated"
-            text = sentences(f"{p.what} {p.address} runs only unless this refuses it: {why}")
+            text = sentences(f"{p.what} {_name(p)} runs only unless this refuses it: {why}")
             level = "warning"
         # The key's line when the key decides or the fix is to its policy; else the launching resource's.
         fixes = (p.outcome.fix or {}).get("fixes") or []
@@ -169,8 +222,19 @@ def render_sarif(report: CheckReport) -> dict[str, Any]:
                 **({"region": region} if region else {}),
             },
             "logicalLocations": [
-                {"fullyQualifiedName": p.address, "kind": "resource"},
-                *([{"fullyQualifiedName": p.key_address, "kind": "resource"}] if p.key_address else []),
+                # name: the logical id (or Terraform address); fullyQualifiedName: a CDK construct path with it.
+                {"name": p.address, "fullyQualifiedName": _name(p), "kind": "resource"},
+                *(
+                    [
+                        {
+                            "name": p.key_address,
+                            "fullyQualifiedName": p.key_source.address if p.key_source else p.key_address,
+                            "kind": "resource",
+                        }
+                    ]
+                    if p.key_address
+                    else []
+                ),
             ],
         }
         results.append(
@@ -183,6 +247,10 @@ def render_sarif(report: CheckReport) -> dict[str, Any]:
                 "properties": {"address": p.address, "verdict": p.verdict, "key_address": p.key_address},
             }
         )
+    return results
+
+
+def _sarif(rules: dict[str, dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -202,10 +270,17 @@ def render_sarif(report: CheckReport) -> dict[str, Any]:
     }
 
 
-def render_html(report: CheckReport) -> str:
+def render_html(reports: CheckReport | Sequence[CheckReport]) -> str:
+    """One page; a section per plan (a cdk.out gives one per stack)."""
+    all_ = _reports(reports)
+    title = all_[0].plan.file if len(all_) == 1 else f"{len(all_)} stacks"
+    return page(f"kmslaunch check: {title}", "".join("".join(_html(r)) for r in all_))
+
+
+def _html(report: CheckReport) -> list[str]:
     s = report.to_json()["summary"]
     rows = "".join(
-        f"<tr class='{escape(p.verdict)}'><td>{_MARK[p.verdict]}</td><td><code>{escape(p.address)}</code></td>"
+        f"<tr class='{escape(p.verdict)}'><td>{_MARK[p.verdict]}</td><td><code>{escape(_name(p))}</code></td>"
         f"<td>{escape(p.what)}</td><td>{escape(p.verdict)}</td></tr>"
         for p in report.paths
     )
@@ -218,7 +293,7 @@ def render_html(report: CheckReport) -> str:
     for p in report.paths:
         if not (p.fails or p.unsure):
             continue
-        body.append(f"<section><h2><code>{escape(p.address)}</code>: {escape(p.verdict)}</h2>")
+        body.append(f"<section><h2><code>{escape(_name(p))}</code>: {escape(p.verdict)}</h2>")
         if p.fails:
             body.append(f"<p>{escape(p.outcome.headline or p.outcome.cause or '')}</p>")
             refused = _refused(p)
@@ -243,4 +318,4 @@ def render_html(report: CheckReport) -> str:
         elif p.note:
             body.append(f"<p>{escape(p.note)}</p>")
         body.append("</section>")
-    return page(f"kmslaunch check: {report.plan.file}", "".join(body))
+    return body

@@ -33,6 +33,7 @@ from kmslaunch.world.unknowns import Could
 from kmslaunch.world.unknowns import Unknown as Fact
 from kmslaunch.world.world import World
 
+from .cfn_types import ATTRIBUTES
 from .identities import identity, placeholder_name, short_id, strip
 from .launches import Launch, build_launches
 from .model import Concat, Plan, PlannedResource, Pseudo, Ref, Unknown
@@ -205,7 +206,7 @@ class Applier:
             }.get(value.name)
         if isinstance(value, Ref):
             for address in self._addresses(value.address):
-                got = self.out.identities.get(address, {}).get(value.attribute)
+                got = self.out.identities.get(address, {}).get(self._attribute(address, value.attribute))
                 if got:
                     return got
             return None
@@ -213,6 +214,15 @@ class Applier:
             parts = [p if isinstance(p, str) else self.symbol(p, holder) for p in value.parts]
             return None if any(p is None for p in parts) else "".join(str(p) for p in parts)
         return None
+
+    def _attribute(self, address: str, attribute: str) -> str:
+        """The identity's name for a referenced attribute: a CloudFormation reference (``Ref``, ``Fn::GetAtt X.Arn``)
+        names it in CloudFormation's terms, which ``cfn_types.ATTRIBUTES`` maps to the Terraform attribute names
+        identities are kept under."""
+        res = self.out.by_address.get(address)
+        if res is None or self.plan.format != "cloudformation":
+            return attribute
+        return ATTRIBUTES.get(res.native_type, {}).get(attribute, attribute)
 
     def _addresses(self, address: str) -> list[str]:
         if address in self.out.identities:

@@ -1,5 +1,6 @@
-"""The bundled pre-flight examples: Terraform plans of launches that would fail on KMS, each with a control that
-passes, and the snapshot of the account they are applied to (its IAM, the AMI, no organization)."""
+"""The bundled pre-flight examples: Terraform plans and a hand-written CloudFormation template of launches that
+would fail on KMS, each with a control that passes, and the snapshot of the account they are applied to (its IAM,
+the AMI, no organization)."""
 
 from __future__ import annotations
 
@@ -292,5 +293,114 @@ PREFLIGHT_SCENARIOS: tuple[PreflightScenario, ...] = (
         "https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service",
         "runs",
         lambda: viaservice(True),
+    ),
+)
+
+
+# A hand-written CloudFormation template in YAML with short-form tags: the same Auto Scaling group as
+# kops_asg, its key policy naming the service-linked role only when SlrInKeyPolicy is true, its AMI from an SSM
+# parameter (read when the stack is deployed: --ssm gives it to the check).
+AMI_PARAMETER = "/app/base-ami"
+ASG_KEY_TEMPLATE = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Description: An Auto Scaling group whose launch template encrypts its volume with a new key
+Parameters:
+  InstanceType:
+    Type: String
+    Default: t3.micro
+  ImageId:
+    Type: AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>
+    Default: /app/base-ami
+  SlrInKeyPolicy:
+    Type: String
+    Default: "false"
+    AllowedValues: ["true", "false"]
+Conditions:
+  GrantSlr: !Equals [!Ref SlrInKeyPolicy, "true"]
+Resources:
+  VolumeKey:
+    Type: AWS::KMS::Key
+    Properties:
+      Description: app volumes
+      KeyPolicy:
+        Version: "2012-10-17"
+        Statement:
+          - Sid: EnableRootPermissions
+            Effect: Allow
+            Principal:
+              AWS: !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"
+            Action: kms:*
+            Resource: "*"
+          - !If
+            - GrantSlr
+            - Sid: AllowServiceLinkedRoleUseOfTheKey
+              Effect: Allow
+              Principal:
+                AWS: !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/\\
+                  autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+              Action: [kms:Encrypt, kms:Decrypt, kms:ReEncrypt*, kms:GenerateDataKey*, kms:DescribeKey]
+              Resource: "*"
+            - !Ref AWS::NoValue
+          - !If
+            - GrantSlr
+            - Sid: AllowAttachmentOfPersistentResources
+              Effect: Allow
+              Principal:
+                AWS: !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/\\
+                  autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+              Action: kms:CreateGrant
+              Resource: "*"
+              Condition:
+                Bool:
+                  kms:GrantIsForAWSResource: true
+            - !Ref AWS::NoValue
+  AppTemplate:
+    Type: AWS::EC2::LaunchTemplate
+    Properties:
+      LaunchTemplateData:
+        ImageId: !Ref ImageId
+        InstanceType: !Ref InstanceType
+        BlockDeviceMappings:
+          - DeviceName: /dev/xvda
+            Ebs:
+              Encrypted: true
+              VolumeSize: 30
+              VolumeType: gp3
+              KmsKeyId: !GetAtt VolumeKey.Arn
+  AppGroup:
+    Type: AWS::AutoScaling::AutoScalingGroup
+    Properties:
+      MinSize: "1"
+      MaxSize: "2"
+      LaunchTemplate:
+        LaunchTemplateId: !Ref AppTemplate
+        Version: !GetAtt AppTemplate.LatestVersionNumber
+"""
+
+
+@dataclass(frozen=True)
+class TemplateScenario:
+    name: str
+    title: str
+    doc: str
+    expect: str
+    parameters: tuple[tuple[str, str], ...]
+
+
+TEMPLATE_SCENARIOS: tuple[TemplateScenario, ...] = (
+    TemplateScenario(
+        "preflight-cfn-asg-key",
+        "Before deploy: a CloudFormation Auto Scaling group whose key policy leaves out Auto Scaling's "
+        "service-linked role",
+        "https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html",
+        "fails",
+        (),
+    ),
+    TemplateScenario(
+        "preflight-cfn-asg-key-control",
+        "Before deploy: the same template with SlrInKeyPolicy=true, the key policy naming the role (passes)",
+        "https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html",
+        "runs",
+        (("SlrInKeyPolicy", "true"),),
     ),
 )
