@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -55,16 +56,18 @@ def test_the_default_key_refuses_auto_scaling_and_the_control_allows_it() -> Non
     assert "✓ runs: auto-scaling-group AsgDefaultKeyStack/Asg/ASG (AsgASGD1D7B4E2) (line 346)" in control.output
 
 
-def test_the_fix_is_pasteable_the_policy_file_written_before_put_key_policy() -> None:
+def test_the_fix_is_pasteable_the_policy_file_written_before_put_key_policy(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, _readme_check("preflight-cdk-asg-default-key"))
-    lines = [ln.strip() for ln in res.output.splitlines()]
-    start = next(i for i, ln in enumerate(lines) if ln.startswith("$ cat > key-policy-"))
-    name = lines[start].split()[3]
-    policy = json.loads(lines[start + 1])
-    assert lines[start + 2] == "EOF"
-    assert lines[start + 3].startswith("$ aws kms put-key-policy") and f"file://{name}" in lines[start + 3]
+    lines = [ln.strip().removeprefix("$ ") for ln in res.output.splitlines() if ln.strip().startswith("$ ")]
+    write, put = lines
+    assert write.startswith("printf ") and put.startswith("aws kms put-key-policy")
+    # The write, run by a shell, makes the file put-key-policy reads: the key's whole policy with the new statements.
+    subprocess.run(write, shell=True, cwd=tmp_path, check=True)
+    name = put.split("file://")[1].split()[0]
+    policy = json.loads((tmp_path / name).read_text())
     sids = [s["Sid"] for s in policy["Statement"]]
     assert "Enable IAM User Permissions" in sids and len(sids) == 3
+    assert any("AWSServiceRoleForAutoScaling" in json.dumps(s) for s in policy["Statement"][1:])
 
 
 def test_without_ssm_the_control_runs_only_unless_its_ami_refuses_it() -> None:

@@ -5,6 +5,7 @@ SARIF results point at the plan file and the line where the resource is."""
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterator, Sequence
 from html import escape
 from pathlib import Path
@@ -36,17 +37,16 @@ def _reports(reports: CheckReport | Sequence[CheckReport]) -> list[CheckReport]:
 
 
 def _fix_text(fix: dict[str, Any] | None) -> Iterator[str]:
-    """The doctor's fix, with the file each command reads written first (a heredoc), so that the commands work
-    when pasted: a key policy outside the plan is replaced whole by put-key-policy."""
+    """The doctor's fix, with the file each command reads written first (one line, so that it survives being
+    pasted from an indented report): a key policy outside the plan is replaced whole by put-key-policy."""
     for line in _fix_lines(fix):
         yield line
         for f in (fix or {}).get("fixes") or []:
             if line == f"  [{f['kind']}] {f['target']}" and not f.get("in_plan"):
                 for name in f.get("files") or []:
                     if f.get("document") is not None and name.startswith("key-policy-"):
-                        yield f"    $ cat > {name} <<'EOF'"
-                        yield f"    {json.dumps(f['document'], separators=(', ', ': '))}"
-                        yield "    EOF"
+                        document = json.dumps(f["document"], separators=(", ", ": "))
+                        yield f"    $ printf '%s\\n' {shlex.quote(document)} > {name}"
 
 
 def _refused(p: PathCheck) -> str | None:
