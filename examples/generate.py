@@ -21,11 +21,13 @@ from kmslaunch.preflight.scenarios import (
     AMI,
     AMI_PARAMETER,
     ASG_KEY_TEMPLATE,
+    CDK_AMI_SSM,
+    PREFLIGHT_EXAMPLES,
     PREFLIGHT_SCENARIOS,
     TEMPLATE_SCENARIOS,
     account_world,
 )
-from kmslaunch.scenarios import CDK_AMI_SSM, PREFLIGHT_EXAMPLES, SCENARIOS
+from kmslaunch.scenarios import SCENARIOS
 from kmslaunch.snapshot.save import save_snapshot
 from kmslaunch.world.world import World
 
@@ -226,7 +228,7 @@ CDK_README = {
 
 def write_cdk_preflight_examples(root: Path) -> list[Path]:
     """The CDK pre-flight examples: the synthesized template, the snapshot of the account (from
-    ``kmslaunch.scenarios.PREFLIGHT_EXAMPLES``) and a README with the check command and what it prints."""
+    ``kmslaunch.preflight.scenarios.PREFLIGHT_EXAMPLES``) and a README with the check command and what it prints."""
     written: list[Path] = []
     for name, build in PREFLIGHT_EXAMPLES.items():
         folder = root / name

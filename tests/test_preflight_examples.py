@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from kmslaunch.cli.main import cli
 from kmslaunch.preflight.cloudformation import read_template
-from kmslaunch.scenarios import CDK_AMI_SSM, CDK_ASG_RUN_INSTANCES, PREFLIGHT_EXAMPLES
+from kmslaunch.preflight.scenarios import CDK_AMI, CDK_AMI_SSM, PREFLIGHT_EXAMPLES
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -34,7 +34,7 @@ def test_the_example_template_is_the_fixture_and_its_ami_is_in_the_snapshot() ->
         (template,) = [r for r in plan.resources if r.kind == "launch_template"]
         data = template.values["LaunchTemplateData"]
         assert isinstance(data, dict)
-        assert data["ImageId"] == CDK_ASG_RUN_INSTANCES["ImageId"]
+        assert data["ImageId"] == CDK_AMI
         images = json.loads((folder / "snapshot/111122223333/us-east-1/ec2/describe-images.json").read_text())
         assert [i["ImageId"] for i in images["Images"]] == [data["ImageId"]]
 

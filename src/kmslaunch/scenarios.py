@@ -13,7 +13,7 @@ from kmslaunch.world import builder as b
 from kmslaunch.world.autoscaling import default_slr_arn
 from kmslaunch.world.ec2 import EbsSpec, Image
 from kmslaunch.world.instances import InstanceEvent
-from kmslaunch.world.kms import KeyState, default_key_policy, key_document
+from kmslaunch.world.kms import KeyState, key_document
 from kmslaunch.world.world import World
 
 ACCOUNT = "111122223333"
@@ -536,77 +536,3 @@ def by_name(name: str) -> Scenario:
         if s.name == name:
             return s
     raise KeyError(name)
-
-
-# -- Accounts a pre-flight checks a template against (``kmslaunch check``) ----------------------------------------
-
-AUTO_SCALING_SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSServiceRoleForAutoScaling/AutoScaling"
-# What an Auto Scaling group launches from the CDK stack in tests/fixtures/cdk (AsgDefaultKeyStack): its launch
-# template's volume, encrypted with no key named, on the Amazon Linux AMI its SSM parameter resolved to.
-# The SSM parameter the CDK template's AMI comes from, and what it resolves to in these accounts.
-CDK_AMI_SSM = {"/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64": "ami-0453ec754f44f9a4a"}
-CDK_ASG_RUN_INSTANCES: dict[str, Any] = {
-    "ImageId": "ami-0453ec754f44f9a4a",
-    "InstanceType": "t3.micro",
-    "MinCount": 1,
-    "MaxCount": 1,
-    "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"Encrypted": True, "VolumeSize": 8}}],
-}
-
-
-def _slr_key_statements() -> list[dict[str, Any]]:
-    """The two statements Auto Scaling's guide asks a key policy to give its service-linked role
-    (https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html)."""
-    slr = default_slr_arn(ACCOUNT)
-    return [
-        {
-            "Sid": "Allow service-linked role use of the customer managed key",
-            "Effect": "Allow",
-            "Principal": {"AWS": slr},
-            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
-            "Resource": "*",
-        },
-        {
-            "Sid": "Allow attachment of persistent resources",
-            "Effect": "Allow",
-            "Principal": {"AWS": slr},
-            "Action": "kms:CreateGrant",
-            "Resource": "*",
-            "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
-        },
-    ]
-
-
-def preflight_default_key_account(slr_in_key_policy: bool) -> World:
-    """The account a CDK stack with an Auto Scaling group is deployed into, before it is: the group's volumes
-    are encrypted with no key named, so EBS uses the account's default key, here a customer managed key. With
-    CreateKey's default policy only, the key delegates to IAM, and Auto Scaling's service-linked role (whose
-    IAM policy cannot be changed) gets nothing from it; ``slr_in_key_policy`` adds the statements the guide asks
-    for. The Auto Scaling service-linked role exists; Amazon's public AMI is listed."""
-    w = World()
-    policy = None
-    if slr_in_key_policy:
-        policy = default_key_policy(ACCOUNT)
-        policy["Statement"] = [*policy["Statement"], *_slr_key_statements()]
-    default = b.add_key(w, ACCOUNT, REGION, alias="ebs-default", description="EBS default key", policy=policy)
-    w.account(ACCOUNT).region(REGION).ec2.defaults.default_kms_key_id = default.arn
-    b.add_service_linked_role(w, ACCOUNT, "autoscaling.amazonaws.com", "AWSServiceRoleForAutoScaling")
-    image = Image(
-        image_id=CDK_ASG_RUN_INSTANCES["ImageId"],
-        owner=AMAZON_AMI_OWNER,
-        name="al2023-ami-2023.6.20241212.0-kernel-6.1-x86_64",
-        block_devices=(EbsSpec("/dev/xvda", "snap-0b7e3f5cd4bd1e35c", 8, "gp3", False),),
-        public=True,
-        creation_date="2024-12-13T20:14:36.000Z",
-        description="Amazon Linux 2023 AMI 2023.6.20241212.0 x86_64 HVM kernel-6.1",
-    )
-    w.account(ACCOUNT).region(REGION).ec2.images[image.image_id] = image
-    return w
-
-
-# Example folder -> the account its snapshot holds (written by write_preflight_examples in
-# tests/test_preflight_examples.py, which checks the bundled files are what it writes).
-PREFLIGHT_EXAMPLES: dict[str, Callable[[], World]] = {
-    "preflight-cdk-asg-default-key": lambda: preflight_default_key_account(slr_in_key_policy=False),
-    "preflight-cdk-asg-default-key-control": lambda: preflight_default_key_account(slr_in_key_policy=True),
-}

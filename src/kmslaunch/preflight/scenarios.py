@@ -9,7 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kmslaunch.world.builder import add_image, add_service_linked_role
+from kmslaunch.world.autoscaling import default_slr_arn
+from kmslaunch.world.builder import add_image, add_key, add_service_linked_role
+from kmslaunch.world.ec2 import EbsSpec, Image
+from kmslaunch.world.kms import default_key_policy
 from kmslaunch.world.world import World
 
 from .planjson import PlanBuilder
@@ -404,3 +407,69 @@ TEMPLATE_SCENARIOS: tuple[TemplateScenario, ...] = (
         (("SlrInKeyPolicy", "true"),),
     ),
 )
+
+
+# -- The CDK examples: the account a synthesized CDK stack is deployed into ------------------------------------
+
+# The SSM parameter the AMI of the CDK stack in tests/fixtures/cdk (AsgDefaultKeyStack) comes from, and what it
+# resolves to in these accounts (an Amazon Linux AMI, listed in the snapshot).
+CDK_AMI = "ami-0453ec754f44f9a4a"
+CDK_AMI_SSM = {"/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64": CDK_AMI}
+AMAZON_AMI_OWNER = "137112412989"  # the account that publishes Amazon Linux AMIs in us-east-1
+
+
+def _slr_key_statements() -> list[dict[str, Any]]:
+    """The two statements Auto Scaling's guide asks a key policy to give its service-linked role
+    (https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html)."""
+    slr = default_slr_arn(ACCOUNT)
+    return [
+        {
+            "Sid": "Allow service-linked role use of the customer managed key",
+            "Effect": "Allow",
+            "Principal": {"AWS": slr},
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "Allow attachment of persistent resources",
+            "Effect": "Allow",
+            "Principal": {"AWS": slr},
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        },
+    ]
+
+
+def preflight_default_key_account(slr_in_key_policy: bool) -> World:
+    """The account a CDK stack with an Auto Scaling group is deployed into, before it is: the group's volumes
+    are encrypted with no key named, so EBS uses the account's default key, here a customer managed key. With
+    CreateKey's default policy only, the key delegates to IAM, and Auto Scaling's service-linked role (whose
+    IAM policy cannot be changed) gets nothing from it; ``slr_in_key_policy`` adds the statements the guide asks
+    for. The Auto Scaling service-linked role exists; Amazon's public AMI is listed."""
+    w = World()
+    policy: dict[str, Any] | None = None
+    if slr_in_key_policy:
+        policy = default_key_policy(ACCOUNT)
+        policy["Statement"] = [*policy["Statement"], *_slr_key_statements()]
+    default = add_key(w, ACCOUNT, REGION, alias="ebs-default", description="EBS default key", policy=policy)
+    w.account(ACCOUNT).region(REGION).ec2.defaults.default_kms_key_id = default.arn
+    add_service_linked_role(w, ACCOUNT, "autoscaling.amazonaws.com", "AWSServiceRoleForAutoScaling")
+    image = Image(
+        image_id=CDK_AMI,
+        owner=AMAZON_AMI_OWNER,
+        name="al2023-ami-2023.6.20241212.0-kernel-6.1-x86_64",
+        block_devices=(EbsSpec("/dev/xvda", "snap-0b7e3f5cd4bd1e35c", 8, "gp3", False),),
+        public=True,
+        creation_date="2024-12-13T20:14:36.000Z",
+        description="Amazon Linux 2023 AMI 2023.6.20241212.0 x86_64 HVM kernel-6.1",
+    )
+    w.account(ACCOUNT).region(REGION).ec2.images[image.image_id] = image
+    return w
+
+
+# CDK example folder -> the account its snapshot holds (examples/generate.py writes them).
+PREFLIGHT_EXAMPLES: dict[str, Callable[[], World]] = {
+    "preflight-cdk-asg-default-key": lambda: preflight_default_key_account(slr_in_key_policy=False),
+    "preflight-cdk-asg-default-key-control": lambda: preflight_default_key_account(slr_in_key_policy=True),
+}
