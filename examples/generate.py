@@ -12,8 +12,21 @@ import shutil
 import sys
 from pathlib import Path
 
+from click.testing import CliRunner
+
+from kmslaunch.cli.main import cli
 from kmslaunch.launch.request import LaunchRequest, simulate
 from kmslaunch.launch.result import LaunchKind
+from kmslaunch.preflight.scenarios import (
+    AMI,
+    AMI_PARAMETER,
+    ASG_KEY_TEMPLATE,
+    CDK_AMI_SSM,
+    PREFLIGHT_EXAMPLES,
+    PREFLIGHT_SCENARIOS,
+    TEMPLATE_SCENARIOS,
+    account_world,
+)
 from kmslaunch.scenarios import SCENARIOS
 from kmslaunch.snapshot.save import save_snapshot
 from kmslaunch.world.world import World
@@ -88,6 +101,162 @@ def write_examples(root: Path) -> list[Path]:
             "```",
             "",
         ]
+        (folder / "README.md").write_text("\n".join(lines))
+        written.append(folder / "README.md")
+    written += write_preflight_examples(root) + write_template_preflight_examples(root)
+    return written + write_cdk_preflight_examples(root)
+
+
+def write_preflight_examples(root: Path) -> list[Path]:
+    """The pre-flight examples: a Terraform plan (as terraform show -json prints it), the snapshot of the
+    account it is applied to, and a README with the check command and what it prints."""
+    written: list[Path] = []
+    for scenario in PREFLIGHT_SCENARIOS:
+        folder = root / scenario.name
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        written += save_snapshot(account_world(), folder / "snapshot", meta={"collected_at": "2026-01-15T09:31:00Z"})
+        (folder / "plan.json").write_text(json.dumps(scenario.build(), indent=2) + "\n")
+        written.append(folder / "plan.json")
+        where = f"examples/{scenario.name}"
+        args = ["check", f"{where}/plan.json", "--snapshot", f"{where}/snapshot"]
+        res = CliRunner().invoke(cli, [a.replace("examples/", f"{root}/", 1) for a in args])
+        output = res.output.replace(f"{root}/", "examples/")
+        lines = [
+            f"# {scenario.title}",
+            "",
+            f"Source: {scenario.doc}",
+            "",
+            "`plan.json` is what `terraform show -json plan.out` prints for the plan; `snapshot/` is the account "
+            "it is applied to. From the repository root, after the README's set-up:",
+            "",
+            "```sh",
+            f"{KMSLAUNCH} {' '.join(args)}",
+            "```",
+            "",
+            f"prints (exit status {res.exit_code}):",
+            "",
+            "```text",
+            output.rstrip("\n"),
+            "```",
+            "",
+        ]
+        (folder / "README.md").write_text("\n".join(lines))
+        written.append(folder / "README.md")
+    return written
+
+
+# Reading a template needs cfn-lint (the check extra), which the README's demo set-up does not install.
+FROM_ROOT = (
+    "From the repository root, after the README's set-up and `.venv/bin/pip install -e '.[check]'` (cfn-lint "
+    "reads the template):"
+)
+
+
+def _check_readme(root: Path, args: list[str], lines: list[str]) -> list[str]:
+    """The README's check command and what it prints."""
+    res = CliRunner().invoke(cli, [a.replace("examples/", f"{root}/", 1) for a in args])
+    output = res.output.replace(f"{root}/", "examples/")
+    return [
+        *lines,
+        "",
+        "```sh",
+        f"{KMSLAUNCH} {' '.join(args)}",
+        "```",
+        "",
+        f"prints (exit status {res.exit_code}):",
+        "",
+        "```text",
+        output.rstrip("\n"),
+        "```",
+        "",
+    ]
+
+
+def write_template_preflight_examples(root: Path) -> list[Path]:
+    """The CloudFormation pre-flight examples: a hand-written YAML template (short-form tags), the snapshot of
+    the account it is deployed into, and a README with the check command (its --parameter and --ssm) and what it
+    prints."""
+    written: list[Path] = []
+    for scenario in TEMPLATE_SCENARIOS:
+        folder = root / scenario.name
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        written += save_snapshot(account_world(), folder / "snapshot", meta={"collected_at": "2026-01-15T09:31:00Z"})
+        (folder / "template.yaml").write_text(ASG_KEY_TEMPLATE)
+        written.append(folder / "template.yaml")
+        where = f"examples/{scenario.name}"
+        args = ["check", f"{where}/template.yaml", "--snapshot", f"{where}/snapshot"]
+        args += [a for k, v in scenario.parameters for a in ("--parameter", f"{k}={v}")]
+        args += ["--ssm", f"{AMI_PARAMETER}={AMI}"]
+        lines = [
+            f"# {scenario.title}",
+            "",
+            f"Source: {scenario.doc}",
+            "",
+            "`template.yaml` is a CloudFormation template (YAML, short-form tags): a key, a launch template "
+            "encrypting the root volume with it (`!GetAtt VolumeKey.Arn`) and an Auto Scaling group; the key "
+            "policy names Auto Scaling's service-linked role only when the parameter `SlrInKeyPolicy` is `true` "
+            "(`--parameter`). Its AMI is an SSM parameter CloudFormation reads when the stack is deployed: "
+            f"`--ssm` gives its value. `snapshot/` is the account it is deployed into. {FROM_ROOT}",
+        ]
+        (folder / "README.md").write_text("\n".join(_check_readme(root, args, lines)))
+        written.append(folder / "README.md")
+    return written
+
+
+# The real cdk synth output the CDK pre-flight examples check (the app and the versions: tests/fixtures/cdk/).
+CDK_TEMPLATE = Path(__file__).resolve().parent.parent / "tests/fixtures/cdk/cdk.out/AsgDefaultKeyStack.template.json"
+CDK_README = {
+    "preflight-cdk-asg-default-key": (
+        "Before deploy: a CDK Auto Scaling group on the account's default EBS key, which Auto Scaling cannot use",
+        "In the account in `snapshot/` (before the stack is deployed) the region's default EBS key is a customer "
+        "managed key, `alias/ebs-default`, with CreateKey's default policy: it delegates to IAM, and the Auto "
+        "Scaling service-linked role, whose IAM policy cannot be changed, gets no KMS permission from it. Every "
+        "instance the group launches would be terminated: the template is fine, the account is not, and the fix "
+        "is to that key's policy.",
+    ),
+    "preflight-cdk-asg-default-key-control": (
+        "Before deploy: the same CDK stack, the default EBS key's policy allowing the service-linked role (passes)",
+        "Here the default key's policy also gives Auto Scaling's service-linked role the two statements the guide "
+        "asks for.",
+    ),
+}
+
+
+def write_cdk_preflight_examples(root: Path) -> list[Path]:
+    """The CDK pre-flight examples: the synthesized template, the snapshot of the account (from
+    ``kmslaunch.preflight.scenarios.PREFLIGHT_EXAMPLES``) and a README with the check command and what it prints."""
+    written: list[Path] = []
+    for name, build in PREFLIGHT_EXAMPLES.items():
+        folder = root / name
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        written += save_snapshot(build(), folder / "snapshot", meta={"collected_at": "2026-01-15T09:31:00Z"})
+        shutil.copyfile(CDK_TEMPLATE, folder / CDK_TEMPLATE.name)
+        written.append(folder / CDK_TEMPLATE.name)
+        where = f"examples/{name}"
+        args = ["check", f"{where}/{CDK_TEMPLATE.name}", "--snapshot", f"{where}/snapshot"]
+        args += [a for k, v in CDK_AMI_SSM.items() for a in ("--ssm", f"{k}={v}")]
+        title, account = CDK_README[name]
+        lines = [
+            f"# {title}",
+            "",
+            "Source: https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html",
+            "",
+            f"`{CDK_TEMPLATE.name}` is the real `cdk synth` output of an Auto Scaling group with `blockDevices: "
+            "[{deviceName: '/dev/xvda', volume: BlockDeviceVolume.ebs(8, {encrypted: true})}]` and no key (the app "
+            "and the versions are in `tests/fixtures/cdk/`). With no key named, EBS encrypts the volumes with the "
+            f"region's default EBS key. {account}",
+            "",
+            "The group's AMI is CDK's SSM parameter lookup, which CloudFormation resolves when the stack is "
+            "deployed: `--ssm` gives its value (what `aws ssm get-parameter --name NAME` prints; without it the AMI "
+            f"is unknown and a passing check exits 3). {FROM_ROOT}",
+        ]
+        lines = _check_readme(root, args, lines)
         (folder / "README.md").write_text("\n".join(lines))
         written.append(folder / "README.md")
     return written

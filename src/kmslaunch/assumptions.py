@@ -515,6 +515,37 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "part of the signed credential scope)",
         Confidence.INFERRED,
     ),
+    Assumption(
+        "eks-nodegroup-default-template",
+        "What an EKS managed node group without a launch template launches with (pre-flight)",
+        "The launch template EKS makes: the node group's AMI with one root volume of DiskSize GiB (20 when not "
+        "set), no KmsKeyId and no Encrypted flag, so the volume is encrypted only when EBS encryption by default "
+        "is on, with the default EBS key; launched by AWSServiceRoleForAutoScaling as for any node group.",
+        "https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateNodegroup.html (diskSize, default 20 GiB); "
+        "https://docs.aws.amazon.com/eks/latest/userguide/launch-templates.html (EKS makes the template); that "
+        "it sets no encryption is inferred",
+        Confidence.INFERRED,
+    ),
+    Assumption(
+        "preflight-name-after-apply",
+        "The name of a planned resource Terraform names only at apply (name_prefix, a generated name)",
+        "A stable placeholder (terraform-<hash of the address>), used wherever the plan refers to the resource, "
+        "so that references agree; a policy naming the resource by a literal name it will not have is then "
+        "refused as AWS would refuse it.",
+        "https://developer.hashicorp.com/terraform/internals/json-format (unknown values are marked in "
+        "after_unknown, with no value); the choice of placeholder is kmslaunch's",
+        Confidence.UNKNOWN,
+    ),
+    Assumption(
+        "preflight-assumed-ami",
+        "An AMI a plan names that the snapshot does not hold (or no snapshot is given)",
+        "One unencrypted root snapshot of 8 GiB on /dev/xvda, owned by the plan's account; the path lists the "
+        "AMI as unknown (it could refuse: an encrypted snapshot needs kms:ReEncryptFrom on its key), so it is "
+        "never answered 'runs'.",
+        "https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html (what an encrypted "
+        "source snapshot needs); the shape of the stand-in is kmslaunch's",
+        Confidence.UNKNOWN,
+    ),
 )
 
 

@@ -461,15 +461,39 @@ def _add_as(
     _add(cases, signature, req, launcher.arn, (kind, launcher.account, region, target, launcher.arn, key))
 
 
-def _simulate(work: World, sandbox: Sandbox, req: LaunchRequest, fresh: _Fresh) -> tuple[Outcome, int]:
+def simulate_requests(world: World, requests: list[LaunchRequest]) -> list[tuple[LaunchResult | None, Outcome]]:
+    """Each launch simulated on one copy of ``world`` (which is not changed) as ``audit`` simulates its paths,
+    and a failure diagnosed, its fix verified; with the launch's result (None when it could not be simulated)."""
+    work = copy.deepcopy(world)
+    sandbox = Sandbox(work)
+    fresh = _Fresh()
+    out: list[tuple[LaunchResult | None, Outcome]] = []
+    for req in requests:
+        ran = _run(sandbox, req)
+        out.append((None, ran) if isinstance(ran, Outcome) else (ran, _judge(work, req, ran, fresh)[0]))
+    return out
+
+
+def _run(sandbox: Sandbox, req: LaunchRequest) -> LaunchResult | Outcome:
     try:
-        result = sandbox.run(req)
+        return sandbox.run(req)
     except NotInWorld as exc:
-        return Outcome("unknown", False, note=str(exc)), 0
+        return Outcome("unknown", False, note=str(exc))
     except Ec2Error as exc:
-        return Outcome("rejected", False, cause=f"ec2:{exc.code}", note=exc.message), 0
+        return Outcome("rejected", False, cause=f"ec2:{exc.code}", note=exc.message)
     except KmslaunchError as exc:
-        return Outcome("unknown", False, note=str(exc)), 0
+        return Outcome("unknown", False, note=str(exc))
+
+
+def _simulate(work: World, sandbox: Sandbox, req: LaunchRequest, fresh: _Fresh) -> tuple[Outcome, int]:
+    ran = _run(sandbox, req)
+    if isinstance(ran, Outcome):
+        return ran, 0
+    return _judge(work, req, ran, fresh)
+
+
+def _judge(work: World, req: LaunchRequest, result: LaunchResult, fresh: _Fresh) -> tuple[Outcome, int]:
+    """The outcome of a launch that was simulated: diagnosed (once per distinct refusal) when it fails."""
     state = result.outcome.state
     verdict = result.verdict.value
     unless = tuple(u.fact for u in result.deciding_unknowns)

@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "audit": ("kmslaunch.cli.audit:audit_command", "Simulate every launch path of a snapshot; lint its policies."),
     "authorize": ("kmslaunch.cli.authorize:authorize_command", "Decide one request as AWS would, and say why."),
+    "check": (
+        "kmslaunch.cli.check:check_command",
+        "Before terraform apply: would the plan's launches fail on KMS?",
+    ),
     "collect": ("kmslaunch.cli.collect:collect_command", "Collect a snapshot from live AWS, with read-only calls."),
     "demo": ("kmslaunch.cli.demo:demo_command", "The Knowledge Center story: failure, diagnosis, fix, relaunch."),
     "doctor": ("kmslaunch.cli.doctor:doctor_command", "Diagnose a launch: the refused KMS call, why, and the fix."),

@@ -92,6 +92,8 @@ class Source:
     file: str
     address: str
     line: int | None = None
+    # 1-based column of the address on that line (``terraform show -json`` prints the whole plan on one line).
+    column: int | None = None
 
 
 @dataclass(frozen=True)
