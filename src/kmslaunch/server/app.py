@@ -1,113 +1,410 @@
-"""The HTTP side of ``kmslaunch serve``: a threaded HTTP/1.1 server on loopback, keep-alive, no Nagle delay.
+"""The HTTP side of ``kmslaunch serve``: HTTP/1.1 on loopback, keep-alive, no Nagle delay, hostile clients bounded.
 
-Requests are read with a small parser of our own instead of ``http.server``'s, whose header parsing (through
-``email.parser``) cost more than the rest of a KMS request. It reads what the AWS SDKs and CLI send: a request
-line, headers, and a body of Content-Length bytes (no chunked bodies: botocore sends none for these services).
+One thread reads every connection without blocking (``selectors``) and hands only complete requests to a bounded
+pool of workers, so a client that sends a byte a second (slowloris) or keeps a connection open and idle costs a
+socket and a small buffer, never a thread: 2,000 idle connections are 2,000 sockets and ``Limits.workers``
+threads. Requests are read with a small parser of our own instead of ``http.server``'s, whose header parsing
+(through ``email.parser``) cost more than the rest of a KMS request. It reads what the AWS SDKs and CLI send: a
+request line, headers, and a body of Content-Length bytes (no chunked bodies: botocore sends none for these
+services).
+
+Every limit is checked before what it limits is read: a Content-Length over ``Limits.max_body`` is refused from the
+headers, before a byte of the body is kept; a header line, the header block and the header count are checked as the
+bytes arrive. Each refusal is an HTTP error in the error envelope of the protocol the request seems to be for
+(``dispatch.refusal``), so an SDK reports it as an error code rather than a parse failure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import socketserver
+import selectors
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
-from .dispatch import handle
+from .dispatch import handle, internal_failure, refusal
 from .state import State
 
 log = logging.getLogger("kmslaunch.serve")
 
-_MAX_HEADER_LINES = 200
-_MAX_LINE = 65536
-_MAX_BODY = 64 * 1024 * 1024
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
+_METHOD_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
-class _BadRequest(Exception):
-    pass
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one client may make the endpoint hold. The defaults suit the AWS CLI and SDKs with a wide margin; the
+    tests use short timeouts.
+
+    ``max_body``: 1 MiB. AWS documents no byte limit on a KMS, IAM, STS or EC2 API request, but every input these
+    services take is far smaller: KMS Encrypt's plaintext is at most 4,096 bytes and a key policy 32 KB
+    (https://docs.aws.amazon.com/kms/latest/developerguide/resource-limits.html), an IAM managed policy 6,144
+    characters (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html), EC2 user data 16 KB
+    (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/user-data.html). Assumption ``serve-request-limits``.
+    """
+
+    max_body: int = 1024 * 1024
+    max_line: int = 64 * 1024  # a request line or one header line, CRLF included
+    max_head: int = 128 * 1024  # request line and every header line together
+    max_headers: int = 100  # as Python's http.client (_MAXHEADERS)
+    request_timeout: float = 10.0  # from a request's first byte to its last: a byte-a-second client is cut off
+    idle_timeout: float = 60.0  # a keep-alive connection with no request under way is closed after this
+    write_timeout: float = 10.0  # a client that does not read its response frees its worker after this
+    workers: int = 8
+    max_connections: int = 1000  # beyond: accepted, answered 503 and closed at once
 
 
-class _Handler(socketserver.StreamRequestHandler):
-    disable_nagle_algorithm = True  # without it, Nagle and delayed ACK hold each response ~40 ms
-    server: Server
+class _Refused(Exception):
+    """A request refused before dispatch: HTTP status, AWS-style code and message."""
 
-    def handle(self) -> None:
-        while True:
-            try:
-                if not self._one():
-                    return
-            except (ConnectionError, TimeoutError):
-                return
-            except _BadRequest as exc:
-                self._send(400, {"Content-Type": "text/plain"}, str(exc).encode(), close=True)
-                return
-
-    def _one(self) -> bool:
-        """Serve one request; False when the connection is done."""
-        line = self.rfile.readline(_MAX_LINE + 1)
-        if not line:
-            return False
-        if len(line) > _MAX_LINE:
-            raise _BadRequest("request line too long")
-        parts = line.decode("latin-1").rstrip("\r\n").split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            raise _BadRequest("malformed request line")
-        method, target, version = parts
-        headers: dict[str, str] = {}
-        for _ in range(_MAX_HEADER_LINES):
-            h = self.rfile.readline(_MAX_LINE + 1)
-            if h in (b"\r\n", b"\n", b""):
-                break
-            name, sep, value = h.decode("latin-1").partition(":")
-            if not sep:
-                raise _BadRequest("malformed header line")
-            key = name.strip()
-            # Repeated headers fold into one comma-separated value, as HTTP defines (SigV4 canonicalizes so).
-            headers[key] = f"{headers[key]},{value.strip()}" if key in headers else value.strip()
-        else:
-            raise _BadRequest("too many header lines")
-        lower = {k.lower(): v for k, v in headers.items()}
-        if "chunked" in lower.get("transfer-encoding", "").lower():
-            raise _BadRequest("chunked request bodies are not supported")
-        try:
-            length = int(lower.get("content-length") or 0)
-        except ValueError as exc:
-            raise _BadRequest("bad Content-Length") from exc
-        if length < 0 or length > _MAX_BODY:
-            raise _BadRequest("request body too large")
-        if lower.get("expect", "").lower() == "100-continue":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body = self.rfile.read(length) if length else b""
-        split = urlsplit(target)
-        try:
-            status, out_headers, payload = handle(
-                self.server.state, method, split.path or "/", split.query, headers, body, self.client_address[0]
-            )
-        except Exception:  # a bug answers 500 rather than dropping the connection
-            log.exception("request failed")
-            status, out_headers, payload = 500, {"Content-Type": "text/plain"}, b"InternalFailure"
-        log.debug('%s "%s %s" %d', self.client_address[0], method, target, status)
-        close = lower.get("connection", "").lower() == "close" or version == "HTTP/1.0"
-        self._send(status, out_headers, payload, close=close)
-        return not close
-
-    def _send(self, status: int, headers: dict[str, str], payload: bytes, *, close: bool) -> None:
-        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
-        head += [f"{k}: {v}" for k, v in headers.items()]
-        head.append(f"Content-Length: {len(payload)}")
-        if close:
-            head.append("Connection: close")
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
 
 
-class Server(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    state: State
+@dataclass(eq=False, slots=True)
+class _Head:
+    method: str
+    target: str
+    version: str
+    headers: dict[str, str]
+    lower: dict[str, str]
+    length: int
+    end: int  # offset of the body in the buffer
 
-    def __init__(self, host: str, port: int, state: State | None = None) -> None:
-        """Bind ``host:port`` (OSError when it cannot be). ``state`` may be set after binding, so that a busy
-        port is found before the state file is opened or created."""
-        super().__init__((host, port), _Handler)
+
+@dataclass(eq=False, slots=True)
+class _Conn:
+    """One client connection while the reader owns it."""
+
+    sock: socket.socket
+    peer: str
+    buf: bytearray = field(default_factory=bytearray)
+    last: float = 0.0  # last activity: for the idle timeout
+    started: float | None = None  # first byte of the request under way: for the request timeout
+    scanned: int = 0  # bytes of the head already looked at for line ends
+    line_start: int = 0
+    lines: int = 0
+    head: _Head | None = None
+    draining: float | None = None  # refused and answered: reading and dropping what the client still sends until
+
+
+class Server:
+    """Bind ``host:port`` (OSError when it cannot be). ``state`` may be set after binding, so that a busy port is
+    found before the state file is opened or created. ``serve_forever`` runs the reader; ``shutdown`` stops it from
+    another thread; ``server_close`` closes every socket."""
+
+    def __init__(self, host: str, port: int, state: State | None = None, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self.socket = socket.create_server((host, port), backlog=1024, reuse_port=False)
+        self.socket.setblocking(False)
+        self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
         if state is not None:
             self.state = state
+        self._selector = selectors.DefaultSelector()
+        self._pool = ThreadPoolExecutor(max_workers=self.limits.workers, thread_name_prefix="kmslaunch-serve")
+        self._conns: dict[int, _Conn] = {}  # every open connection, the reader's or a worker's, by fd
+        # Handed back by workers (with "close it"): only the reader registers, closes and counts connections.
+        self._returned: list[tuple[_Conn, bool]] = []
+        self._returned_lock = threading.Lock()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._stop = threading.Event()
+        self._stopped = threading.Event()
+        self._stopped.set()
+
+    state: State
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._conns)
+
+    # The reader ------------------------------------------------------------------------------------------------
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        self._stop.clear()
+        self._stopped.clear()
+        sel = self._selector
+        sel.register(self.socket, selectors.EVENT_READ, None)
+        sel.register(self._wake_r, selectors.EVENT_READ, None)
+        tick = min(poll_interval, self.limits.request_timeout / 4, self.limits.idle_timeout / 4)
+        try:
+            while not self._stop.is_set():
+                for key, _ in sel.select(tick):
+                    if key.fileobj is self.socket:
+                        self._accept()
+                    elif key.fileobj is self._wake_r:
+                        self._take_back()
+                    else:
+                        conn: _Conn = key.data
+                        self._readable(conn)
+                self._expire(time.monotonic())
+        finally:
+            for obj in (self.socket, self._wake_r):
+                with contextlib.suppress(KeyError, ValueError):
+                    sel.unregister(obj)
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._wake()
+        self._stopped.wait()
+
+    def server_close(self) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for conn in list(self._conns.values()):
+            self._close(conn)
+        self.socket.close()
+        self._wake_r.close()
+        self._wake_w.close()
+        self._selector.close()
+
+    def _wake(self) -> None:
+        # OSError: the pipe is full (the reader is already awake) or closed.
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+
+    def _accept(self) -> None:
+        for _ in range(64):
+            try:
+                sock, addr = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # out of file descriptors: refuse for now, the backlog keeps the rest
+                log.warning("accept failed: %s", exc)
+                return
+            sock.setblocking(False)
+            # Without TCP_NODELAY, Nagle and delayed ACK hold each response ~40 ms.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn = _Conn(sock, str(addr[0]), last=time.monotonic())
+            if len(self._conns) >= self.limits.max_connections:
+                self._answer_and_close(conn, _Refused(503, "ServiceUnavailable", "Too many open connections"))
+                continue
+            self._conns[sock.fileno()] = conn
+            self._selector.register(sock, selectors.EVENT_READ, conn)
+
+    def _take_back(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+        with self._returned_lock:
+            back, self._returned = self._returned, []
+        for conn, close in back:
+            if close or self._stop.is_set():
+                self._close(conn)
+                continue
+            self._selector.register(conn.sock, selectors.EVENT_READ, conn)
+            if conn.buf:  # a pipelined request arrived with the last one
+                self._advance(conn)
+
+    def _readable(self, conn: _Conn) -> None:
+        try:
+            data = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close(conn)
+            return
+        if not data:
+            self._close(conn)
+            return
+        now = time.monotonic()
+        conn.last = now
+        if conn.draining is not None:
+            return  # dropped: the answer is sent, the connection closes when the client stops or the time is up
+        if conn.started is None:
+            conn.started = now
+        conn.buf += data
+        self._advance(conn)
+
+    def _expire(self, now: float) -> None:
+        limits = self.limits
+        # Only the connections the reader holds: one a worker is answering is not idle.
+        for key in list(self._selector.get_map().values()):
+            conn = key.data
+            if not isinstance(conn, _Conn):
+                continue
+            if conn.draining is not None:
+                if now >= conn.draining:
+                    self._close(conn)
+            elif conn.started is not None and now - conn.started > limits.request_timeout:
+                self._refuse(conn, _Refused(408, "RequestTimeout", "The request was not received in time"))
+            elif conn.started is None and now - conn.last > limits.idle_timeout:
+                self._close(conn)
+
+    # Reading one request ----------------------------------------------------------------------------------------
+
+    def _advance(self, conn: _Conn) -> None:
+        try:
+            if conn.head is None:
+                conn.head = self._scan_head(conn)
+                if conn.head is None:
+                    return
+                if conn.head.length and conn.head.lower.get("expect", "").lower() == "100-continue":
+                    conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl asks before sending over 1 KB
+            head = conn.head
+            if len(conn.buf) - head.end < head.length:
+                return
+        except _Refused as exc:
+            self._refuse(conn, exc)
+            return
+        except OSError:
+            self._close(conn)
+            return
+        body = bytes(conn.buf[head.end : head.end + head.length])
+        del conn.buf[: head.end + head.length]
+        conn.head, conn.scanned, conn.line_start, conn.lines = None, 0, 0, 0
+        conn.started = time.monotonic() if conn.buf else None
+        self._selector.unregister(conn.sock)
+        self._pool.submit(self._serve, conn, head, body)
+
+    def _scan_head(self, conn: _Conn) -> _Head | None:
+        """The request's head once complete, else None; _Refused as soon as the bytes so far break a limit."""
+        limits, buf = self.limits, conn.buf
+        # Not HTTP at all (random bytes, TLS to a plain port): say so at once instead of waiting for a line end.
+        for i, byte in enumerate(buf[:16]):
+            if byte == 0x20 and i > 0:
+                break
+            if byte not in _METHOD_CHARS:
+                raise _Refused(400, "BadRequest", "Not an HTTP request")
+        else:
+            if len(buf) >= 16:
+                raise _Refused(400, "BadRequest", "Not an HTTP request")
+        pos = conn.scanned
+        while True:
+            nl = buf.find(b"\n", pos)
+            if nl < 0:
+                break
+            line = bytes(buf[conn.line_start : nl + 1])
+            pos = conn.line_start = nl + 1
+            if len(line) > limits.max_line:
+                raise _too_long(conn.lines)
+            if line in (b"\r\n", b"\n") and conn.lines > 0:
+                return _parse_head(bytes(buf[: nl + 1]), nl + 1, limits)
+            conn.lines += 1
+            if conn.lines > limits.max_headers + 1:
+                raise _Refused(431, "RequestHeaderFieldsTooLarge", f"More than {limits.max_headers} header lines")
+        conn.scanned = len(buf)
+        if len(buf) - conn.line_start > limits.max_line:
+            raise _too_long(conn.lines)
+        if len(buf) > limits.max_head:
+            raise _Refused(431, "RequestHeaderFieldsTooLarge", f"Request headers over {limits.max_head} bytes")
+        return None
+
+    def _refuse(self, conn: _Conn, exc: _Refused) -> None:
+        """Answer a refusal, then drop what the client still sends for a moment (closing at once with unread
+        bytes would make the kernel reset the connection, and the client might never read the answer)."""
+        headers = conn.head.lower if conn.head is not None else _partial_headers(conn.buf)
+        status, out, payload = refusal(headers, exc.status, exc.code, exc.message)
+        log.debug("%s refused: %d %s", conn.peer, exc.status, exc.message)
+        conn.buf.clear()
+        conn.head = None
+        try:
+            conn.sock.sendall(_response(status, out, payload, close=True))
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._close(conn)
+            return
+        conn.draining = time.monotonic() + 1.0
+
+    def _answer_and_close(self, conn: _Conn, exc: _Refused) -> None:
+        status, out, payload = refusal({}, exc.status, exc.code, exc.message)
+        with contextlib.suppress(OSError):
+            conn.sock.send(_response(status, out, payload, close=True))
+        conn.sock.close()
+
+    def _close(self, conn: _Conn) -> None:
+        fd = conn.sock.fileno()
+        if fd >= 0:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(conn.sock)
+            self._conns.pop(fd, None)
+            conn.sock.close()
+
+    # A worker: one complete request ------------------------------------------------------------------------------
+
+    def _serve(self, conn: _Conn, head: _Head, body: bytes) -> None:
+        split = urlsplit(head.target)
+        try:
+            status, out_headers, payload = handle(
+                self.state, head.method, split.path or "/", split.query, head.headers, body, conn.peer
+            )
+        except Exception:  # dispatch answers its own failures; this is the last line, still in the protocol's shape
+            log.exception("request failed")
+            status, out_headers, payload = internal_failure(head.lower)
+        log.debug('%s "%s %s" %d', conn.peer, head.method, head.target, status)
+        close = head.lower.get("connection", "").lower() == "close" or head.version == "HTTP/1.0"
+        try:
+            conn.sock.settimeout(self.limits.write_timeout)
+            conn.sock.sendall(_response(status, out_headers, payload, close=close))
+            conn.sock.setblocking(False)
+        except OSError:
+            close = True
+        conn.last = time.monotonic()
+        with self._returned_lock:
+            self._returned.append((conn, close))
+        self._wake()
+
+
+def _too_long(lines: int) -> _Refused:
+    if lines == 0:
+        return _Refused(414, "RequestURITooLong", "Request line too long")
+    return _Refused(431, "RequestHeaderFieldsTooLarge", "A header line is longer than 65536 bytes")
+
+
+def _parse_head(raw: bytes, end: int, limits: Limits) -> _Head:
+    lines = raw.decode("latin-1").split("\n")
+    parts = lines[0].rstrip("\r").split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise _Refused(400, "BadRequest", "Malformed request line")
+    method, target, version = parts
+    headers: dict[str, str] = {}
+    for raw_line in lines[1:]:
+        line = raw_line.rstrip("\r")
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip() or name != name.strip():
+            raise _Refused(400, "BadRequest", "Malformed header line")
+        # Repeated headers fold into one comma-separated value, as HTTP defines (SigV4 canonicalizes so).
+        headers[name] = f"{headers[name]},{value.strip()}" if name in headers else value.strip()
+    lower = {k.lower(): v for k, v in headers.items()}
+    if "chunked" in lower.get("transfer-encoding", "").lower():
+        raise _Refused(411, "MissingContentLength", "Chunked request bodies are not accepted: send Content-Length")
+    raw_length = lower.get("content-length") or "0"
+    if not raw_length.isdigit():
+        raise _Refused(400, "BadRequest", "Bad Content-Length")
+    length = int(raw_length)
+    if length > limits.max_body:
+        raise _Refused(413, "RequestEntityTooLarge", f"Request body of {length} bytes is over {limits.max_body}")
+    return _Head(method, target, version, headers, lower, length, end)
+
+
+def _partial_headers(buf: bytearray) -> dict[str, str]:
+    """The headers a refused, incomplete head has so far (to choose the error envelope), without a new limit."""
+    out: dict[str, str] = {}
+    for line in bytes(buf[:8192]).decode("latin-1").split("\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            out[name.strip().lower()] = value.strip()
+    return out
+
+
+def _response(status: int, headers: dict[str, str], payload: bytes, *, close: bool) -> bytes:
+    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    head.append(f"Content-Length: {len(payload)}")
+    if close:
+        head.append("Connection: close")
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload

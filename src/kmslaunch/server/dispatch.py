@@ -4,6 +4,7 @@ authorization, CloudTrail, response. No sockets here, so it is tested directly."
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -55,7 +56,74 @@ def _guess_service(headers: Mapping[str, str], query: str) -> str:
     return "sts"
 
 
+# The code each protocol answers an unexpected failure with: InternalFailure is the common error of the query and
+# JSON services (https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html), InternalError EC2's
+# (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html).
+_INTERNAL = {"ec2": "InternalError", "query": "InternalFailure", "json": "InternalFailure"}
+# A request too deeply nested to parse: what each protocol answers a body it cannot read.
+_UNREADABLE = {"ec2": "InvalidParameterValue", "query": "InvalidQueryParameter", "json": "SerializationException"}
+
+
+def _model_for(headers: Mapping[str, str], query: str) -> ServiceModel:
+    lower = {k.lower(): v for k, v in headers.items()}
+    service = service_from_request(lower, query) or _guess_service(lower, query)
+    return load_service(SERVICES.get(service, "sts"))
+
+
+def refusal(headers: Mapping[str, str], status: int, code: str, message: str, query: str = "") -> Response:
+    """An HTTP-level refusal (body too large, headers too long, not HTTP) in the error envelope of the protocol the
+    request seems to be for, so that an SDK reports ``code`` instead of failing to parse the body."""
+    model = _model_for(headers, query)
+    out = serialize_error(model, code=code, message=message, status=status, request_id=_request_id())
+    return out[0], {**out[1], "Connection": "close"}, out[2]
+
+
+def internal_failure(headers: Mapping[str, str], query: str = "") -> Response:
+    """A 500 in the protocol's shape (botocore parses it and retries it as a server error)."""
+    model = _model_for(headers, query)
+    code = _INTERNAL[model.protocol]
+    return serialize_error(
+        model,
+        code=code,
+        message="We encountered an internal error. Please try again.",
+        status=500,
+        request_id=_request_id(),
+    )
+
+
+def _request_id() -> str:
+    return str(uuid.uuid4())
+
+
 def handle(
+    state: State,
+    method: str,
+    path: str,
+    query: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    source_ip: str,
+) -> Response:
+    """Status, headers and body answering one request; never raises: a bug is a 500 in the protocol's shape."""
+    try:
+        return _handle(state, method, path, query, headers, body, source_ip)
+    except RecursionError:
+        # Nesting deeper than the parsers recurse (a JSON document or form key 1,000 levels deep).
+        model = _model_for(headers, query)
+        code = _UNREADABLE[model.protocol]
+        return serialize_error(
+            model,
+            code=code,
+            message="The request is nested too deeply to be read",
+            status=400,
+            request_id=_request_id(),
+        )
+    except Exception:
+        log.exception("request failed")
+        return internal_failure(headers, query)
+
+
+def _handle(
     state: State,
     method: str,
     path: str,
