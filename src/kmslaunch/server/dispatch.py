@@ -7,12 +7,15 @@ import logging
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
+from urllib.parse import parse_qsl
 
 from kmslaunch.launch.trail import event
 from kmslaunch.wire.protocols import (
     ServiceModel,
     WireError,
+    check_constraints,
     form_pairs,
     load_service,
     operation_for,
@@ -46,6 +49,32 @@ _BY_TARGET = {
     "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101": "cloudtrail",
     "AWSOrganizationsV20161128": "organizations",
 }
+
+
+@cache
+def _by_version() -> dict[str, str]:
+    """The query and EC2 services by the API version a request carries (``Version=2010-05-08`` is IAM)."""
+    out = {}
+    for name, model_name in SERVICES.items():
+        model = load_service(model_name)
+        if model.protocol in ("query", "ec2"):
+            out[model.api_version] = name
+    return out
+
+
+def _addressed(headers: Mapping[str, str], query: str, body: bytes) -> str | None:
+    """The service a request addresses by its own content (X-Amz-Target's prefix, or the form's Version), as
+    AWS knows it from the endpoint's host name; None when the request does not say. Unverified: it chooses the
+    error envelope and is checked against the signature's credential scope."""
+    target = headers.get("x-amz-target")
+    if target:
+        return _BY_TARGET.get(target.rsplit(".", 1)[0])
+    version = None
+    if "Version=" in query:
+        version = dict(parse_qsl(query)).get("Version")
+    if version is None and b"Version=" in body:
+        version = dict(parse_qsl(body.decode("utf-8", "replace"))).get("Version")
+    return _by_version().get(version) if version else None
 
 
 def _guess_service(headers: Mapping[str, str], query: str) -> str:
@@ -134,12 +163,13 @@ def _handle(
 ) -> Response:
     lower = {k.lower(): v for k, v in headers.items()}
     request_id = state.ids.request_id()
-    service = service_from_request(lower, query) or _guess_service(lower, query)
+    addressed = _addressed(lower, query, body)
+    service = addressed or service_from_request(lower, query) or _guess_service(lower, query)
     if service not in SERVICES:
         service = "sts"
     model = load_service(SERVICES[service])
     try:
-        signed = verify(method, path, query, lower, body, state.lookup, datetime.now(UTC))
+        signed = verify(method, path, query, lower, body, state.lookup, datetime.now(UTC), addressed=addressed)
     except SigV4Error as exc:
         code, status, message = error_response(model.protocol, exc)
         return serialize_error(model, code=code, message=message, status=status, request_id=request_id)
@@ -187,6 +217,7 @@ def _handle_signed(
             400,
         )
     params = parse_request(model, operation, body=body, content_type=content_type, query=query)
+    check_constraints(model, operation, params)
     with state.lock:
         caller = state.caller(access_key_id)
         ctx = Ctx(
