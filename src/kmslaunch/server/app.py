@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import selectors
 import socket
 import threading
@@ -55,6 +56,7 @@ class Limits:
     request_timeout: float = 10.0  # from a request's first byte to its last: a byte-a-second client is cut off
     idle_timeout: float = 60.0  # a keep-alive connection with no request under way is closed after this
     write_timeout: float = 10.0  # a client that does not read its response frees its worker after this
+    linger: float = 0.005  # a worker waits this long for a keep-alive client's next request before handing back
     workers: int = 8
     max_connections: int = 1000  # beyond: accepted, answered 503 and closed at once
 
@@ -247,27 +249,33 @@ class Server:
 
     def _advance(self, conn: _Conn) -> None:
         try:
-            if conn.head is None:
-                conn.head = self._scan_head(conn)
-                if conn.head is None:
-                    return
-                if conn.head.length and conn.head.lower.get("expect", "").lower() == "100-continue":
-                    conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl asks before sending over 1 KB
-            head = conn.head
-            if len(conn.buf) - head.end < head.length:
-                return
+            request = self._complete(conn)
         except _Refused as exc:
             self._refuse(conn, exc)
             return
         except OSError:
             self._close(conn)
             return
+        if request is not None:
+            self._selector.unregister(conn.sock)
+            self._pool.submit(self._serve, conn, *request)
+
+    def _complete(self, conn: _Conn) -> tuple[_Head, bytes] | None:
+        """The connection's next request, taken out of its buffer, once all of it is there; else None."""
+        if conn.head is None:
+            conn.head = self._scan_head(conn)
+            if conn.head is None:
+                return None
+            if conn.head.length and conn.head.lower.get("expect", "").lower() == "100-continue":
+                conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl asks before sending over 1 KB
+        head = conn.head
+        if len(conn.buf) - head.end < head.length:
+            return None
         body = bytes(conn.buf[head.end : head.end + head.length])
         del conn.buf[: head.end + head.length]
         conn.head, conn.scanned, conn.line_start, conn.lines = None, 0, 0, 0
         conn.started = time.monotonic() if conn.buf else None
-        self._selector.unregister(conn.sock)
-        self._pool.submit(self._serve, conn, head, body)
+        return head, body
 
     def _scan_head(self, conn: _Conn) -> _Head | None:
         """The request's head once complete, else None; _Refused as soon as the bytes so far break a limit."""
@@ -335,6 +343,19 @@ class Server:
     # A worker: one complete request ------------------------------------------------------------------------------
 
     def _serve(self, conn: _Conn, head: _Head, body: bytes) -> None:
+        """Answer a request, then the ones that follow at once on the same connection, then hand it back."""
+        request: tuple[_Head, bytes] | None = (head, body)
+        close = False
+        while request is not None and not close and not self._stop.is_set():
+            close = self._answer(conn, *request)
+            request = None if close else self._next(conn)
+        conn.last = time.monotonic()
+        with self._returned_lock:
+            self._returned.append((conn, close))
+        self._wake()
+
+    def _answer(self, conn: _Conn, head: _Head, body: bytes) -> bool:
+        """Send the response to one request; True when the connection is to be closed."""
         split = urlsplit(head.target)
         try:
             status, out_headers, payload = handle(
@@ -350,11 +371,31 @@ class Server:
             conn.sock.sendall(_response(status, out_headers, payload, close=close))
             conn.sock.setblocking(False)
         except OSError:
-            close = True
-        conn.last = time.monotonic()
-        with self._returned_lock:
-            self._returned.append((conn, close))
-        self._wake()
+            return True
+        return close
+
+    def _next(self, conn: _Conn) -> tuple[_Head, bytes] | None:
+        """The next request on a keep-alive connection if it arrives within ``Limits.linger``: an SDK in a loop
+        sends it at once, and answering it here saves two thread hand-offs (about 0.7 ms a request on 2 cores).
+        Anything else (nothing yet, a partial or refused request, a closed connection) goes back to the reader."""
+        deadline = time.monotonic() + self.limits.linger
+        try:
+            while True:
+                request = self._complete(conn)
+                wait = deadline - time.monotonic()
+                if request is not None or wait <= 0:
+                    return request
+                # botocore writes the headers and the body apart: wait for the rest within the same linger.
+                ready, _, _ = select.select([conn.sock], [], [], wait)
+                if not ready:
+                    return None
+                data = conn.sock.recv(65536)
+                if not data:
+                    return None  # the reader sees the close on its next read
+                conn.buf += data
+                conn.started = conn.started or time.monotonic()
+        except (_Refused, OSError):
+            return None  # refused or broken: the reader parses the buffer again and answers or closes it
 
 
 def _too_long(lines: int) -> _Refused:

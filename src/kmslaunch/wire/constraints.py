@@ -7,7 +7,9 @@ error before it authorizes anything. The endpoint does the same from the same mo
 (https://docs.aws.amazon.com/kms/latest/APIReference/API_Encrypt.html, API_Decrypt.html, API_GenerateDataKey.html,
 API_GenerateRandom.html: each parameter's "Length Constraints" / "Valid Range" are the model's min and max).
 
-The wording is the one AWS's JSON and query services answer with: "1 validation error detected: Value '2000' at
+A required member left out is refused the same way, at any depth ("Value null at 'tags.1.member.key' failed to
+satisfy constraint: Member must not be null"). The wording is the one AWS's JSON and query services answer with:
+"1 validation error detected: Value '2000' at
 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024", several joined
 with "; ".
 """
@@ -36,6 +38,10 @@ def _path(prefix: str, name: str) -> str:
 
 
 def _structure(shape: Shape, value: dict[str, Any], prefix: str, out: list[str]) -> None:
+    # A required member left out: the handlers read nested input (a Tag's Key) without looking first.
+    for name in shape.required:
+        if value.get(name) is None and len(out) < _MAX_REPORTED:
+            out.append(f"Value null at '{_path(prefix, name)}' failed to satisfy constraint: Member must not be null")
     for name, child in value.items():
         member = shape.members.get(name)
         if member is not None and child is not None:
