@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,9 @@ def endpoint(tmp_path: Path) -> Iterator[Endpoint]:
 def read_response(sock: socket.socket, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
     """One HTTP response (status, headers, body); AssertionError when the server says nothing in time."""
     sock.settimeout(timeout)
-    reader = _READERS.setdefault(sock.fileno(), sock.makefile("rb"))
+    reader = _READERS.get(sock)
+    if reader is None:
+        reader = _READERS[sock] = sock.makefile("rb")
     first = reader.readline()
     assert first, "connection closed without an answer"
     status = int(first.split(b" ")[1])
@@ -95,7 +98,8 @@ def read_response(sock: socket.socket, timeout: float = 5.0) -> tuple[int, dict[
     return status, headers, body
 
 
-_READERS: dict[int, Any] = {}  # one buffered reader per socket: pipelined answers may arrive in one segment
+# One buffered reader per socket (pipelined answers may arrive in one segment), forgotten with its socket.
+_READERS: weakref.WeakKeyDictionary[socket.socket, Any] = weakref.WeakKeyDictionary()
 
 
 def parsed_error(protocol: str, status: int, headers: dict[str, str], body: bytes) -> dict[str, str]:
@@ -190,6 +194,49 @@ def test_a_body_over_the_limit_is_refused_from_its_content_length(endpoint: Endp
     assert status == 413
     assert parsed_error("json", status, headers, body)["Code"] == "RequestEntityTooLarge"
     sock.close()
+
+
+def _peak_rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM in /proc/self/status")
+
+
+def test_six_60_mb_bodies_sent_in_full_do_not_grow_the_process(tmp_path: Path) -> None:
+    # Long enough for a loaded machine to push 360 MB through loopback; the drain ends when each body is in.
+    endpoint = Endpoint(tmp_path / "s.sqlite", Limits(max_body=64 * 1024, request_timeout=20.0))
+    try:
+        _six_bodies(endpoint)
+    finally:
+        endpoint.close()
+
+
+def _six_bodies(endpoint: Endpoint) -> None:
+    # The peak (VmHWM) is reset first, so the figure is this test's alone (Linux: clear_refs "5").
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _peak_rss_kib()
+    chunk = b"x" * (1024 * 1024)
+
+    def send_one(statuses: list[int]) -> None:
+        sock = endpoint.connect()
+        sock.sendall((KMS_HEAD + f"Content-Length: {60 * len(chunk)}\r\n\r\n").encode())
+        try:
+            for _ in range(60):
+                sock.sendall(chunk)  # the client goes on sending: the server must not keep what it gets
+        except OSError:
+            pass  # the server closed once it had refused and drained for a moment
+        statuses.append(read_response(sock)[0])
+        sock.close()
+
+    statuses: list[int] = []
+    senders = [threading.Thread(target=send_one, args=(statuses,)) for _ in range(6)]
+    for t in senders:
+        t.start()
+    for t in senders:
+        t.join(30)
+    assert statuses == [413] * 6
+    assert _peak_rss_kib() - before < 60 * 1024  # under one body's size, for six of them
 
 
 def test_a_body_within_the_limit_is_served(endpoint: Endpoint) -> None:
@@ -292,6 +339,12 @@ def test_invalid_utf8_in_a_signed_form_body_is_a_400(endpoint: Endpoint) -> None
 
     _before_send(iam, "before-sign.iam.GetUser", corrupt)
     assert _code(iam.get_user) == ("InvalidQueryParameter", 400)
+
+
+def test_a_nested_required_member_left_out_is_a_validation_error(endpoint: Endpoint) -> None:
+    iam = endpoint.client("iam", validate=False)  # botocore would stop it; a hand-made request would not be
+    code, status = _code(lambda: iam.create_user(UserName="u", Tags=[{"Value": "v"}]))
+    assert (code, status) == ("ValidationError", 400)  # was a KeyError in the handler: a 500
 
 
 @pytest.mark.parametrize(

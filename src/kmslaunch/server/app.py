@@ -64,11 +64,12 @@ class Limits:
 class _Refused(Exception):
     """A request refused before dispatch: HTTP status, AWS-style code and message."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *, declared: int = 0) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.declared = declared  # a refused body's Content-Length: what the client may still send
 
 
 @dataclass(eq=False, slots=True)
@@ -96,6 +97,7 @@ class _Conn:
     lines: int = 0
     head: _Head | None = None
     draining: float | None = None  # refused and answered: reading and dropping what the client still sends until
+    drain_left: int = 0  # bytes of a refused body still to drop before closing
 
 
 class Server:
@@ -224,7 +226,11 @@ class Server:
         now = time.monotonic()
         conn.last = now
         if conn.draining is not None:
-            return  # dropped: the answer is sent, the connection closes when the client stops or the time is up
+            # Dropped: the answer is sent; closed when the refused body is all in, the client stops, or time is up.
+            conn.drain_left -= len(data)
+            if conn.drain_left <= 0:
+                self._close(conn)
+            return
         if conn.started is None:
             conn.started = now
         conn.buf += data
@@ -311,9 +317,13 @@ class Server:
         return None
 
     def _refuse(self, conn: _Conn, exc: _Refused) -> None:
-        """Answer a refusal, then drop what the client still sends for a moment (closing at once with unread
-        bytes would make the kernel reset the connection, and the client might never read the answer)."""
+        """Answer a refusal, then read and drop what the client still sends: closing with unread bytes would make
+        the kernel reset the connection, and a client that sends its whole body before reading (urllib, curl
+        without Expect) would never see the answer. A refused body is dropped as it comes, never kept, until its
+        declared length is in or ``request_timeout`` has passed; anything else for a second."""
         headers = conn.head.lower if conn.head is not None else _partial_headers(conn.buf)
+        if exc.declared:  # the body's first bytes may have come with the head
+            conn.drain_left = max(0, exc.declared - max(0, len(conn.buf) - _head_end(conn.buf)))
         status, out, payload = refusal(headers, exc.status, exc.code, exc.message)
         log.debug("%s refused: %d %s", conn.peer, exc.status, exc.message)
         conn.buf.clear()
@@ -324,7 +334,7 @@ class Server:
         except OSError:
             self._close(conn)
             return
-        conn.draining = time.monotonic() + 1.0
+        conn.draining = time.monotonic() + (self.limits.request_timeout if exc.declared else 1.0)
 
     def _answer_and_close(self, conn: _Conn, exc: _Refused) -> None:
         status, out, payload = refusal({}, exc.status, exc.code, exc.message)
@@ -428,8 +438,15 @@ def _parse_head(raw: bytes, end: int, limits: Limits) -> _Head:
         raise _Refused(400, "BadRequest", "Bad Content-Length")
     length = int(raw_length)
     if length > limits.max_body:
-        raise _Refused(413, "RequestEntityTooLarge", f"Request body of {length} bytes is over {limits.max_body}")
+        raise _Refused(
+            413, "RequestEntityTooLarge", f"Request body of {length} bytes is over {limits.max_body}", declared=length
+        )
     return _Head(method, target, version, headers, lower, length, end)
+
+
+def _head_end(buf: bytearray) -> int:
+    end = buf.find(b"\r\n\r\n")
+    return end + 4 if end >= 0 else len(buf)
 
 
 def _partial_headers(buf: bytearray) -> dict[str, str]:
