@@ -232,13 +232,18 @@ def test_a_user_without_policies(
 
 @pytest.fixture
 def limited(world: tuple[State, Credentials, dict[str, Any]]) -> Iterator[tuple[State, Credentials, str]]:
-    """User ``limited``: may read IAM and use the key (kms:Encrypt, kms:DescribeKey), nothing that widens access."""
+    """User ``limited``: may read IAM, use the key (kms:Encrypt, kms:DescribeKey) and call sts:AssumeRole, whose
+    trust policy must still name it (target-role trusts EC2 only), nothing that widens access."""
     state, _, values = world
     call(state, "iam", "CreateUser", {"UserName": "limited"})
     policy = {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Action": ["iam:Get*", "iam:List*", "kms:Encrypt", "kms:DescribeKey"], "Resource": "*"}
+            {
+                "Effect": "Allow",
+                "Action": ["iam:Get*", "iam:List*", "kms:Encrypt", "kms:DescribeKey", "sts:AssumeRole"],
+                "Resource": "*",
+            }
         ],
     }
     call(

@@ -11,12 +11,15 @@ Checks, in order (AWS returns the first that fails):
 3. ``host`` (and the date header used) not among the signed headers; credential scope date is not the request
    date -> ``bad_signature`` (AWS answers these with SignatureDoesNotMatch / InvalidSignatureException, not
    IncompleteSignature)
-4. access key unknown -> ``unknown_key``
+   A scope naming another service than the one the request addresses, or no region of AWS's partitions
+   -> ``bad_signature`` ("Credential should be scoped to correct service / to a valid region")
+4. access key unknown (or deleted, or Inactive: the lookup returns None) -> ``unknown_key``
 5. request date more than 15 minutes from ``now`` -> ``skew``;
    presigned URL past ``X-Amz-Expires`` -> ``expired_presign``
 6. session token: absent for temporary credentials -> ``missing_token``, different -> ``bad_token``,
    credentials past their expiry -> ``expired_token``
-7. signature (compared in constant time) -> ``bad_signature``
+7. signature (compared in constant time) -> ``bad_signature``; so is ``X-Amz-Content-SHA256: UNSIGNED-PAYLOAD``
+   (only S3 accepts a body the signature does not cover, and the endpoint serves no S3)
 
 Reference: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html
 """
