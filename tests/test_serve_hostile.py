@@ -284,13 +284,28 @@ def test_a_one_megabyte_header_block_is_refused_before_it_ends(endpoint: Endpoin
 
 
 def test_random_bytes_get_a_400_at_once(endpoint: Endpoint) -> None:
-    for payload in (os.urandom(64), b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", b"hello there\r\n\r\n"):
+    samples = [
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS ClientHello on the plain port
+        b"hello there\r\n\r\n",
+        b"D \x0b\xb7^\x0bM\x8b\xe8X",  # a method-like start, then no line end: once waited for the timeout
+        b"\n\xce\xd1o~K\xe4\xe7",  # an empty first line, then garbage without a line end
+        *(os.urandom(512) for _ in range(200)),
+    ]
+    for payload in samples:
         sock = endpoint.connect()
         sock.sendall(payload)
         status, headers, body = read_response(sock, timeout=2)
         assert status == 400
         assert parsed_error("query", status, headers, body)["Code"] == "BadRequest"
         sock.close()
+
+
+def test_a_content_length_of_other_digits_is_a_400_and_the_endpoint_lives_on(endpoint: Endpoint) -> None:
+    sock = endpoint.connect()
+    sock.sendall((KMS_HEAD + "Content-Length: \u00b2\r\n\r\n").encode("latin-1"))  # "²".isdigit() is true
+    assert read_response(sock)[0] == 400
+    sock.close()
+    endpoint.client().list_keys()
 
 
 def test_keep_alive_and_pipelined_requests_still_work(endpoint: Endpoint) -> None:

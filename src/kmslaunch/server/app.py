@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import select
 import selectors
 import socket
@@ -34,7 +35,12 @@ from .state import State
 log = logging.getLogger("kmslaunch.serve")
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
-_METHOD_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# Every prefix of a request line "METHOD target HTTP/1.x\r": a byte that cannot continue one is refused at once.
+_REQUEST_LINE_PREFIX = re.compile(
+    rb"[A-Z]{0,16}|[A-Z]{1,16} [!-~]*|[A-Z]{1,16} [!-~]+ (?:H|HT|HTT|HTTP|HTTP/|HTTP/1|HTTP/1\.|HTTP/1\.[01]\r?)?"
+)
+_CHECKED_PREFIX = 1024
+_REQUEST_LINE = re.compile(rb"[A-Z]{1,16} [!-~]+ HTTP/1\.[01]\r?\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +155,11 @@ class Server:
                         self._take_back()
                     else:
                         conn: _Conn = key.data
-                        self._readable(conn)
+                        try:
+                            self._readable(conn)
+                        except Exception:  # a bug in reading one connection closes it, never the endpoint
+                            log.exception("reading from %s failed", conn.peer)
+                            self._close(conn)
                 self._expire(time.monotonic())
         finally:
             for obj in (self.socket, self._wake_r):
@@ -287,13 +297,10 @@ class Server:
         """The request's head once complete, else None; _Refused as soon as the bytes so far break a limit."""
         limits, buf = self.limits, conn.buf
         # Not HTTP at all (random bytes, TLS to a plain port): say so at once instead of waiting for a line end.
-        for i, byte in enumerate(buf[:16]):
-            if byte == 0x20 and i > 0:
-                break
-            if byte not in _METHOD_CHARS:
-                raise _Refused(400, "BadRequest", "Not an HTTP request")
-        else:
-            if len(buf) >= 16:
+        # The request line so far must begin a valid one; its first KiB is enough to tell.
+        if conn.lines == 0:
+            first = bytes(buf[:_CHECKED_PREFIX]).split(b"\n", 1)[0]
+            if _REQUEST_LINE_PREFIX.fullmatch(first) is None:
                 raise _Refused(400, "BadRequest", "Not an HTTP request")
         pos = conn.scanned
         while True:
@@ -304,6 +311,8 @@ class Server:
             pos = conn.line_start = nl + 1
             if len(line) > limits.max_line:
                 raise _too_long(conn.lines)
+            if conn.lines == 0 and _REQUEST_LINE.fullmatch(line) is None:
+                raise _Refused(400, "BadRequest", "Malformed request line")
             if line in (b"\r\n", b"\n") and conn.lines > 0:
                 return _parse_head(bytes(buf[: nl + 1]), nl + 1, limits)
             conn.lines += 1
@@ -434,7 +443,7 @@ def _parse_head(raw: bytes, end: int, limits: Limits) -> _Head:
     if "chunked" in lower.get("transfer-encoding", "").lower():
         raise _Refused(411, "MissingContentLength", "Chunked request bodies are not accepted: send Content-Length")
     raw_length = lower.get("content-length") or "0"
-    if not raw_length.isdigit():
+    if not (raw_length.isascii() and raw_length.isdigit()):  # "²".isdigit() is true, int("²") is not
         raise _Refused(400, "BadRequest", "Bad Content-Length")
     length = int(raw_length)
     if length > limits.max_body:
