@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import resource
 import select
 import selectors
 import socket
@@ -119,6 +120,11 @@ class Server:
         if state is not None:
             self.state = state
         self._selector = selectors.DefaultSelector()
+        # Below the process's file descriptor limit (1,024 on many systems), so that accept never fails with
+        # EMFILE, which would leave the listening socket readable and the reader spinning.
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        room = soft - 64 if soft != resource.RLIM_INFINITY else self.limits.max_connections
+        self._max_connections = max(1, min(self.limits.max_connections, room))
         self._pool = ThreadPoolExecutor(max_workers=self.limits.workers, thread_name_prefix="kmslaunch-serve")
         self._conns: dict[int, _Conn] = {}  # every open connection, the reader's or a worker's, by fd
         # Handed back by workers (with "close it"): only the reader registers, closes and counts connections.
@@ -127,6 +133,7 @@ class Server:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
+        self._accept_paused: float | None = None  # accept failed (EMFILE): listening again from then on
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._stopped.set()
@@ -160,7 +167,11 @@ class Server:
                         except Exception:  # a bug in reading one connection closes it, never the endpoint
                             log.exception("reading from %s failed", conn.peer)
                             self._close(conn)
-                self._expire(time.monotonic())
+                now = time.monotonic()
+                self._expire(now)
+                if self._accept_paused is not None and now >= self._accept_paused:
+                    self._accept_paused = None
+                    sel.register(self.socket, selectors.EVENT_READ, None)
         finally:
             for obj in (self.socket, self._wake_r):
                 with contextlib.suppress(KeyError, ValueError):
@@ -193,14 +204,16 @@ class Server:
                 sock, addr = self.socket.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # out of file descriptors: refuse for now, the backlog keeps the rest
+            except OSError as exc:  # out of file descriptors: stop accepting for a moment, the backlog waits
                 log.warning("accept failed: %s", exc)
+                self._selector.unregister(self.socket)
+                self._accept_paused = time.monotonic() + 0.1
                 return
             sock.setblocking(False)
             # Without TCP_NODELAY, Nagle and delayed ACK hold each response ~40 ms.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = _Conn(sock, str(addr[0]), last=time.monotonic())
-            if len(self._conns) >= self.limits.max_connections:
+            if len(self._conns) >= self._max_connections:
                 self._answer_and_close(conn, _Refused(503, "ServiceUnavailable", "Too many open connections"))
                 continue
             self._conns[sock.fileno()] = conn
