@@ -228,10 +228,15 @@ def test_date_header_instead_of_x_amz_date() -> None:
     wire.verify()
 
 
-def test_unsigned_payload_header() -> None:
+def test_unsigned_payload_is_refused_outside_s3() -> None:
+    # A correct signature over UNSIGNED-PAYLOAD still does not cover the body: only S3 accepts that, and the
+    # endpoint serves no S3 (else the body below could be swapped at will).
     headers = {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD", "X-Amz-Target": "TrentService.Encrypt"}
     signed = sign("https://kms.us-east-1.amazonaws.com/", body=b'{"KeyId": "k"}', headers=headers)
-    replace(signed, body=b"anything at all").verify()  # the body is not covered, by the client's choice
+    for wire in (signed, replace(signed, body=b"anything at all")):
+        err = refused(wire)
+        assert err.kind == "bad_signature"
+        assert "UNSIGNED-PAYLOAD" in err.message
 
 
 def test_declared_payload_hash_must_match_the_body() -> None:

@@ -546,6 +546,32 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "source snapshot needs); the shape of the stand-in is kmslaunch's",
         Confidence.UNKNOWN,
     ),
+    Assumption(
+        "serve-request-limits",
+        "The endpoint's HTTP limits and the codes of its HTTP-level refusals",
+        "A body over 1 MiB is refused from its Content-Length with 413 RequestEntityTooLarge; a header line over "
+        "64 KiB, headers over 128 KiB or more than 100 header lines with 431 RequestHeaderFieldsTooLarge; a request "
+        "not complete 10 s after its first byte with 408 RequestTimeout; bytes that are not HTTP with 400 BadRequest; "
+        "connections beyond 1,000 with 503 ServiceUnavailable; each in the error envelope of the service the request "
+        "names (query XML when it names none).",
+        "AWS documents no byte limit on an API request; every input of these services is far under 1 MiB (KMS "
+        "Encrypt plaintext 4,096 bytes and key policies 32 KB, "
+        "https://docs.aws.amazon.com/kms/latest/developerguide/resource-limits.html; IAM managed policies 6,144 "
+        "characters, https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html; EC2 user data "
+        "16 KB). ServiceUnavailable 503 is a common error "
+        "(https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html); the other codes are chosen",
+        Confidence.UNKNOWN,
+    ),
+    Assumption(
+        "sigv4-unsigned-payload",
+        "X-Amz-Content-SHA256: UNSIGNED-PAYLOAD outside S3",
+        "Refused as a signature that does not match (SignatureDoesNotMatch, InvalidSignatureException, "
+        "AuthFailure), whatever the body: the endpoint serves no S3, the only service that accepts a body the "
+        "signature does not cover.",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html (the hashed "
+        "payload; UNSIGNED-PAYLOAD is described for Amazon S3 only); the code AWS answers is not documented",
+        Confidence.INFERRED,
+    ),
 )
 
 

@@ -4,14 +4,18 @@ authorization, CloudTrail, response. No sockets here, so it is tested directly."
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
+from urllib.parse import parse_qsl
 
 from kmslaunch.launch.trail import event
 from kmslaunch.wire.protocols import (
     ServiceModel,
     WireError,
+    check_constraints,
     form_pairs,
     load_service,
     operation_for,
@@ -48,12 +52,77 @@ _BY_TARGET = {
 }
 
 
+@cache
+def _by_version() -> dict[str, str]:
+    """The query and EC2 services by the API version a request carries (``Version=2010-05-08`` is IAM)."""
+    out = {}
+    for name, model_name in SERVICES.items():
+        model = load_service(model_name)
+        if model.protocol in ("query", "ec2"):
+            out[model.api_version] = name
+    return out
+
+
+def _addressed(headers: Mapping[str, str], query: str, body: bytes) -> str | None:
+    """The service a request addresses by its own content (X-Amz-Target's prefix, or the form's Version), as
+    AWS knows it from the endpoint's host name; None when the request does not say. Unverified: it chooses the
+    error envelope and is checked against the signature's credential scope."""
+    target = headers.get("x-amz-target")
+    if target:
+        return _BY_TARGET.get(target.rsplit(".", 1)[0])
+    version = None
+    if "Version=" in query:
+        version = dict(parse_qsl(query)).get("Version")
+    if version is None and b"Version=" in body:
+        version = dict(parse_qsl(body.decode("utf-8", "replace"))).get("Version")
+    return _by_version().get(version) if version else None
+
+
 def _guess_service(headers: Mapping[str, str], query: str) -> str:
     """For a request that cannot say which service it is for (no signature): the error envelope to use."""
     target = headers.get("x-amz-target", "")
     if target:
         return _BY_TARGET.get(target.split(".")[0] if "TrentService" in target else target.rsplit(".", 1)[0], "kms")
     return "sts"
+
+
+# The code each protocol answers an unexpected failure with: InternalFailure is the common error of the query and
+# JSON services (https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html), InternalError EC2's
+# (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html).
+_INTERNAL = {"ec2": "InternalError", "query": "InternalFailure", "json": "InternalFailure"}
+# A request too deeply nested to parse: what each protocol answers a body it cannot read.
+_UNREADABLE = {"ec2": "InvalidParameterValue", "query": "InvalidQueryParameter", "json": "SerializationException"}
+
+
+def _model_for(headers: Mapping[str, str], query: str) -> ServiceModel:
+    lower = {k.lower(): v for k, v in headers.items()}
+    service = service_from_request(lower, query) or _guess_service(lower, query)
+    return load_service(SERVICES.get(service, "sts"))
+
+
+def refusal(headers: Mapping[str, str], status: int, code: str, message: str, query: str = "") -> Response:
+    """An HTTP-level refusal (body too large, headers too long, not HTTP) in the error envelope of the protocol the
+    request seems to be for, so that an SDK reports ``code`` instead of failing to parse the body."""
+    model = _model_for(headers, query)
+    out = serialize_error(model, code=code, message=message, status=status, request_id=_request_id())
+    return out[0], {**out[1], "Connection": "close"}, out[2]
+
+
+def internal_failure(headers: Mapping[str, str], query: str = "") -> Response:
+    """A 500 in the protocol's shape (botocore parses it and retries it as a server error)."""
+    model = _model_for(headers, query)
+    code = _INTERNAL[model.protocol]
+    return serialize_error(
+        model,
+        code=code,
+        message="We encountered an internal error. Please try again.",
+        status=500,
+        request_id=_request_id(),
+    )
+
+
+def _request_id() -> str:
+    return str(uuid.uuid4())
 
 
 def handle(
@@ -65,14 +134,43 @@ def handle(
     body: bytes,
     source_ip: str,
 ) -> Response:
+    """Status, headers and body answering one request; never raises: a bug is a 500 in the protocol's shape."""
+    try:
+        return _handle(state, method, path, query, headers, body, source_ip)
+    except RecursionError:
+        # Nesting deeper than the parsers recurse (a JSON document or form key 1,000 levels deep).
+        model = _model_for(headers, query)
+        code = _UNREADABLE[model.protocol]
+        return serialize_error(
+            model,
+            code=code,
+            message="The request is nested too deeply to be read",
+            status=400,
+            request_id=_request_id(),
+        )
+    except Exception:
+        log.exception("request failed")
+        return internal_failure(headers, query)
+
+
+def _handle(
+    state: State,
+    method: str,
+    path: str,
+    query: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    source_ip: str,
+) -> Response:
     lower = {k.lower(): v for k, v in headers.items()}
     request_id = state.ids.request_id()
-    service = service_from_request(lower, query) or _guess_service(lower, query)
+    addressed = _addressed(lower, query, body)
+    service = addressed or service_from_request(lower, query) or _guess_service(lower, query)
     if service not in SERVICES:
         service = "sts"
     model = load_service(SERVICES[service])
     try:
-        signed = verify(method, path, query, lower, body, state.lookup, datetime.now(UTC))
+        signed = verify(method, path, query, lower, body, state.lookup, datetime.now(UTC), addressed=addressed)
     except SigV4Error as exc:
         code, status, message = error_response(model.protocol, exc)
         return serialize_error(model, code=code, message=message, status=status, request_id=request_id)
@@ -130,6 +228,7 @@ def _handle_signed(
     surrogate = lone_surrogate_path(params)
     if surrogate is not None:
         raise _not_unicode(model.protocol, surrogate)
+    check_constraints(model, operation, params)
     with state.lock, state.transaction():
         caller = state.caller(access_key_id)
         ctx = Ctx(

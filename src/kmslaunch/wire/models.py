@@ -71,6 +71,10 @@ class Shape:
     key: Member | None = None
     value: Member | None = None
     enum: tuple[str, ...] = ()
+    # the model's bounds: a string's, blob's or list's length, a number's value (None: unbounded)
+    min: float | None = None
+    max: float | None = None
+    required: tuple[str, ...] = ()  # structure: the members the model requires
 
 
 @dataclass(eq=False, slots=True)
@@ -176,7 +180,15 @@ class ServiceModel:
             return shape
         raw = self._raw_shapes[name]
         kind = DOCUMENT if raw.get("document") else _KINDS.get(raw["type"], STRING)
-        shape = Shape(name=name, kind=kind, url_encoded_json=name in self._url_encoded, enum=tuple(raw.get("enum", ())))
+        shape = Shape(
+            name=name,
+            kind=kind,
+            url_encoded_json=name in self._url_encoded,
+            enum=tuple(raw.get("enum", ())),
+            min=raw.get("min"),
+            max=raw.get("max"),
+            required=tuple(raw.get("required", ())),
+        )
         self._shapes[name] = shape
         if kind == STRUCTURE:
             for member_name, ref in raw.get("members", {}).items():

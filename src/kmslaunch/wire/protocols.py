@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
+from kmslaunch.wire.constraints import violations
 from kmslaunch.wire.models import (
     BLOB,
     BOOLEAN,
@@ -52,6 +53,7 @@ from kmslaunch.wire.models import (
 __all__ = [
     "ServiceModel",
     "WireError",
+    "check_constraints",
     "form_pairs",
     "load_service",
     "operation_for",
@@ -123,15 +125,41 @@ def parse_request(model: ServiceModel, operation: str, *, body: bytes, content_t
     """
     op = model.operation(operation)
     if model.protocol == "json":
-        return _parse_json_request(model, op, body)
-    return _parse_form_request(model, op, form_pairs(body, content_type, query))
+        params = _parse_json_request(model, op, body)
+    else:
+        params = _parse_form_request(model, op, form_pairs(body, content_type, query))
+    return params
+
+
+def check_constraints(model: ServiceModel, operation: str, params: dict[str, Any]) -> None:
+    """Refuse parsed input outside the model's bounds, as the service does before authorizing
+    (wire/constraints.py): WireError ValidationException (JSON) / ValidationError (query). EC2's model carries
+    almost no bounds, and EC2 words its own refusals per parameter, so EC2 input is left to the handlers."""
+    op = model.operation(operation)
+    if op.input is None or model.protocol not in _VALIDATION_ERROR:
+        return
+    problems = violations(op.input, params)
+    if problems:
+        count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected: "
+        raise WireError(_VALIDATION_ERROR[model.protocol], count + "; ".join(problems))
+
+
+_VALIDATION_ERROR = {"json": "ValidationException", "query": "ValidationError"}
 
 
 def form_pairs(body: bytes, content_type: str, query: str) -> list[tuple[str, str]]:
     """The query string's parameters, then a form-encoded body's (the query protocols accept either)."""
     pairs = parse_qsl(query, keep_blank_values=True) if query else []
     if body and content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
-        pairs.extend(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # "The AWS query string is malformed or does not adhere to AWS standards", 400
+            # (https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html).
+            raise WireError(
+                "InvalidQueryParameter", f"The request body is not UTF-8 (byte {exc.start} of the body)"
+            ) from None
+        pairs.extend(parse_qsl(text, keep_blank_values=True))
     return pairs
 
 
@@ -289,6 +317,9 @@ def _parse_json_request(model: ServiceModel, op: Operation, body: bytes) -> dict
         document = json.loads(body)
     except ValueError:
         raise WireError("SerializationException", "The request body is not valid JSON") from None
+    except RecursionError:
+        # json.loads gives up near 1,000 levels; KMS reads no input nested more than a few levels deep.
+        raise WireError("SerializationException", "The request body is nested too deeply") from None
     if not isinstance(document, dict):
         raise WireError("SerializationException", "The request body must be a JSON object")
     if op.input is None:

@@ -11,12 +11,15 @@ Checks, in order (AWS returns the first that fails):
 3. ``host`` (and the date header used) not among the signed headers; credential scope date is not the request
    date -> ``bad_signature`` (AWS answers these with SignatureDoesNotMatch / InvalidSignatureException, not
    IncompleteSignature)
-4. access key unknown -> ``unknown_key``
+   A scope naming another service than the one the request addresses, or no region of AWS's partitions
+   -> ``bad_signature`` ("Credential should be scoped to correct service / to a valid region")
+4. access key unknown (or deleted, or Inactive: the lookup returns None) -> ``unknown_key``
 5. request date more than 15 minutes from ``now`` -> ``skew``;
    presigned URL past ``X-Amz-Expires`` -> ``expired_presign``
 6. session token: absent for temporary credentials -> ``missing_token``, different -> ``bad_token``,
    credentials past their expiry -> ``expired_token``
-7. signature (compared in constant time) -> ``bad_signature``
+7. signature (compared in constant time) -> ``bad_signature``; so is ``X-Amz-Content-SHA256: UNSIGNED-PAYLOAD``
+   (only S3 accepts a body the signature does not cover, and the endpoint serves no S3)
 
 Reference: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +45,7 @@ __all__ = [
     "SignedRequest",
     "error_response",
     "service_from_request",
+    "valid_region",
     "verify",
 ]
 
@@ -78,6 +83,7 @@ MSG_INVALID_TOKEN = "The security token included in the request is invalid."
 MSG_EXPIRED_TOKEN = "The security token included in the request is expired"
 MSG_REQUEST_EXPIRED = "Request has expired."
 MSG_HOST_UNSIGNED = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
+MSG_UNSIGNED_PAYLOAD = "X-Amz-Content-SHA256 UNSIGNED-PAYLOAD is accepted by Amazon S3 only: sign the payload's hash."
 MSG_BOTH_FORMS = "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header."
 
 
@@ -180,6 +186,22 @@ def error_response(protocol: str, error: SigV4Error) -> tuple[str, int, str]:
     """(AWS error code, HTTP status, message) for ``error`` as ``protocol`` ("ec2", "query", "json") reports it."""
     code, status = ERRORS[protocol][error.kind]
     return code, status, _MESSAGES.get(protocol, {}).get(error.kind, error.message)
+
+
+@lru_cache(maxsize=1)
+def _region_patterns() -> tuple[re.Pattern[str], ...]:
+    """Every partition's region pattern from botocore's endpoint data (aws, aws-cn, aws-us-gov, ...): a region
+    AWS opens later matches without a new list. Loaded on first use, once."""
+    from botocore.loaders import Loader  # noqa: PLC0415 - data only, loaded on the first signed request
+
+    data = Loader().load_data("endpoints")
+    return tuple(re.compile(p["regionRegex"]) for p in data["partitions"] if p.get("regionRegex"))
+
+
+@lru_cache(maxsize=256)
+def valid_region(region: str) -> bool:
+    """Whether ``region`` is a region name of one of AWS's partitions (``us-east-1``, ``cn-north-1``...)."""
+    return any(p.match(region) for p in _region_patterns())
 
 
 @lru_cache(maxsize=1024)
@@ -401,7 +423,10 @@ def _payload_hash(headers: dict[str, list[str]], body: bytes) -> str:
     if declared is None:
         return actual
     if declared in UNSIGNED_PAYLOADS:
-        return declared
+        # Only Amazon S3 accepts a body the signature does not cover; every other service signs the body's hash
+        # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html, "Hashed
+        # payload"). The endpoint serves no S3, so it refuses it everywhere. Assumption sigv4-unsigned-payload.
+        raise SigV4Error("bad_signature", MSG_UNSIGNED_PAYLOAD)
     # botocore signs the declared hash without looking at the body; a server must check it against the body,
     # or the signature would cover a hash and not the bytes received.
     if not hmac.compare_digest(declared.encode(), actual.encode()):
@@ -421,11 +446,15 @@ def verify(
     body: bytes,
     lookup: Callable[[str], Credential | None],
     now: datetime,
+    *,
+    addressed: str | None = None,
 ) -> SignedRequest:
     """Verify a SigV4-signed request (Authorization header or presigned URL); raise ``SigV4Error`` if it fails.
 
     ``path`` and ``query`` are as received (still percent-encoded), ``headers`` in any case, ``lookup`` maps an
-    access key id to what the endpoint knows of it, ``now`` is the endpoint's clock (naive means UTC).
+    access key id to what the endpoint knows of it, ``now`` is the endpoint's clock (naive means UTC), ``addressed``
+    the signing name of the service the request addresses when the request says (its X-Amz-Target or Version):
+    the credential scope must name it (``addressed``).
     """
     now = _utc(now)
     lower = _lower_headers(headers)
@@ -452,6 +481,12 @@ def verify(
             "bad_signature",
             f"Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{terminator}'.",
         )
+    # AWS's words for a scope that names another service or no region of AWS's (seen from every regional
+    # endpoint; the local endpoint has one address for all regions, so any region AWS has is accepted).
+    if addressed is not None and addressed != service:
+        raise SigV4Error("bad_signature", f"Credential should be scoped to correct service: '{addressed}'. ")
+    if not valid_region(region):
+        raise SigV4Error("bad_signature", f"Credential should be scoped to a valid region, not '{region}'. ")
     signed = parsed.signed_headers.split(";")
     if "host" not in signed and ":authority" not in signed:
         raise SigV4Error("bad_signature", MSG_HOST_UNSIGNED)

@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,6 +62,24 @@ def _parse_policy(text: str, key_arn: str) -> Any:
         raise ApiError("MalformedPolicyDocumentException", "; ".join(i.render() for i in exc.issues)) from exc
 
 
+# "The new key policy will not allow you to update the key policy in the future": the message KMS answers the
+# lockout safety check with (https://docs.aws.amazon.com/kms/latest/APIReference/API_PutKeyPolicy.html, Errors).
+_LOCKOUT = "The new key policy will not allow you to update the key policy in the future."
+
+
+def _lockout_check(ctx: Ctx, key: Key, params: dict[str, Any]) -> None:
+    """The policy lockout safety check of CreateKey and PutKeyPolicy: unless BypassPolicyLockoutSafetyCheck is
+    true, the new policy must allow the caller to call PutKeyPolicy on the key afterwards, else the key could become
+    unmanageable (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#prevent-unmanageable-key).
+    ``key`` carries the new policy; it is decided with the caller's IAM policies as any later request would be."""
+    if params.get("BypassPolicyLockoutSafetyCheck") is True:
+        return
+    try:
+        _authorize_key(ctx, "kms:PutKeyPolicy", key)
+    except ApiError:
+        raise ApiError("MalformedPolicyDocumentException", _LOCKOUT) from None
+
+
 def create_key(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     ctx.authorize("kms:CreateKey", "*")
     key_id = str(uuid.uuid4())
@@ -81,6 +100,8 @@ def create_key(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
         origin=params.get("Origin") or "AWS_KMS",
         state=KeyState.PENDING_IMPORT if params.get("Origin") == "EXTERNAL" else KeyState.ENABLED,
     )
+    if params.get("Policy"):  # the default key policy gives the account, hence IAM, control of the key
+        _lockout_check(ctx, key, params)
     _kms(ctx).keys[key_id] = key
     ctx.changed = True
     return {"KeyMetadata": _metadata(key)}
@@ -123,7 +144,9 @@ def put_key_policy(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     key = resolve(ctx, str(required(ctx, params, "KeyId")))
     text = str(required(ctx, params, "Policy"))
     _authorize_key(ctx, "kms:PutKeyPolicy", key)
-    key.policy = _parse_policy(text, key.arn)
+    policy = _parse_policy(text, key.arn)
+    _lockout_check(ctx, replace(key, policy=policy), params)
+    key.policy = policy
     ctx.changed = True
     return {}
 
@@ -333,7 +356,13 @@ def _data_key(ctx: Ctx, params: dict[str, Any], action: str) -> tuple[Key, bytes
     ec = params.get("EncryptionContext")
     _authorize_key(ctx, action, key, ec)
     _usable(key, action)
-    n = int(params.get("NumberOfBytes") or _DATA_KEY_BYTES.get(str(params.get("KeySpec") or "AES_256"), 32))
+    # "You must specify either the KeySpec or the NumberOfBytes parameter (but not both)"
+    # (https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKey.html); the range and the spec's
+    # values are the model's, checked by the wire layer (wire/constraints.py).
+    spec, number = params.get("KeySpec"), params.get("NumberOfBytes")
+    if (spec is None) == (number is None):
+        raise ApiError("ValidationException", "Please specify either number of bytes or key spec.")
+    n = int(number) if number is not None else _DATA_KEY_BYTES[str(spec)]
     plaintext = os.urandom(n)
     return key, plaintext, ctx.state.encrypt(key, plaintext, ec)
 
@@ -346,6 +375,15 @@ def generate_data_key(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
 def generate_data_key_without_plaintext(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     key, _, blob = _data_key(ctx, params, "kms:GenerateDataKeyWithoutPlaintext")
     return {"CiphertextBlob": blob, "KeyId": key.arn}
+
+
+def generate_random(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
+    """Random bytes: kms:GenerateRandom on "*", no key (https://docs.aws.amazon.com/kms/latest/APIReference/
+    API_GenerateRandom.html); NumberOfBytes 1-1024 is the model's range, checked by the wire layer."""
+    ctx.authorize("kms:GenerateRandom", "*")
+    if params.get("CustomKeyStoreId") or params.get("Recipient"):
+        raise ApiError("UnsupportedOperationException", "kmslaunch serves no custom key stores or Nitro enclaves")
+    return {"Plaintext": os.urandom(int(required(ctx, params, "NumberOfBytes")))}
 
 
 def _set_state(ctx: Ctx, params: dict[str, Any], action: str) -> Key:
@@ -418,6 +456,7 @@ HANDLERS: dict[str, Handler] = {
     "ReEncrypt": re_encrypt,
     "GenerateDataKey": generate_data_key,
     "GenerateDataKeyWithoutPlaintext": generate_data_key_without_plaintext,
+    "GenerateRandom": generate_random,
     "EnableKey": enable_key,
     "DisableKey": disable_key,
     "ScheduleKeyDeletion": schedule_key_deletion,

@@ -1,8 +1,12 @@
-"""A user's long-term access keys: CreateAccessKey, ListAccessKeys, DeleteAccessKey. The keys are the endpoint's
-own credentials (the endpoint verifies signatures with them), so a key created here works at once."""
+"""A user's long-term access keys: CreateAccessKey, ListAccessKeys, UpdateAccessKey, DeleteAccessKey. The keys are
+the endpoint's own credentials (the endpoint verifies signatures with them), so a key created here works at once, and
+one made Inactive is refused at the signature check from the next request on, as AWS refuses it: "The security token
+included in the request is invalid" (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html,
+"Inactive keys cannot be used to sign requests")."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from kmslaunch.policy.principals import PrincipalType
@@ -78,8 +82,26 @@ def delete_access_key(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def update_access_key(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
+    akid = str(required(ctx, params, "AccessKeyId"))
+    status = str(required(ctx, params, "Status"))
+    user = _key_user(ctx, params, "iam:UpdateAccessKey")
+    cred = next((c for c in access_keys(ctx, user) if c.access_key_id == akid), None)
+    if cred is None:
+        raise ApiError("NoSuchEntity", f"The Access Key with id {akid} cannot be found.", 404)
+    # The model's enum also lists Expired, a status IAM sets itself; a caller sets Active or Inactive.
+    if status not in ("Active", "Inactive"):
+        raise ApiError("ValidationError", f"Status must be Active or Inactive, not {status}")
+    if cred.status != status:
+        updated = replace(cred, status=status)
+        ctx.state.credentials[akid] = updated
+        ctx.state.store.put_credential(updated)
+    return {}
+
+
 HANDLERS: dict[str, Handler] = {
     "CreateAccessKey": create_access_key,
     "ListAccessKeys": list_access_keys,
+    "UpdateAccessKey": update_access_key,
     "DeleteAccessKey": delete_access_key,
 }
