@@ -26,7 +26,9 @@ Examples:
   kmslaunch check examples/preflight-kops-asg-slr/plan.json --snapshot examples/preflight-kops-asg-slr/snapshot
   terraform show -json plan.out > plan.json && kmslaunch check plan.json --format sarif > check.sarif
   cdk synth && kmslaunch check cdk.out --snapshot snapshot
-  kmslaunch check template.yaml --parameter InstanceType=m5.large --ssm /my/ami=ami-0453ec754f44f9a4a""",
+  kmslaunch check examples/preflight-cfn-asg-key-control/template.yaml \\
+    --snapshot examples/preflight-cfn-asg-key-control/snapshot \\
+    --parameter SlrInKeyPolicy=true --ssm /app/base-ami=ami-0a1b2c3d4e5f60718""",
 )
 @click.argument("plan", type=click.Path(path_type=Path))
 @click.option(
