@@ -9,7 +9,7 @@ from typing import Any
 from kmslaunch.doctor.html import page, pre
 
 from .engine import AuditReport, PathResult
-from .render import _label, _summary, _who
+from .render import _label, _summary, who
 
 
 def _order(p: PathResult) -> int:
@@ -55,7 +55,7 @@ def _path_html(p: PathResult) -> str:
     o = p.outcome
     out = [
         f'<div class="fix path {cls}"><h3><span class="badge {cls}">{escape(word)}</span>'
-        f"{escape(p.account)} {escape(p.region)} {escape(p.kind)}: {escape(_who(p))}</h3>"
+        f"{escape(p.account)} {escape(p.region)} {escape(p.kind)}: {escape(who(p))}</h3>"
     ]
     line = o.headline or o.cause or o.note or ""
     out.append(f"<p>{escape(o.state)}" + (f': <span class="headline">{escape(line)}</span>' if line else "") + "</p>")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from kmslaunch import __version__
 from kmslaunch.doctor.artifacts import Place, place_of_call, place_of_statement
@@ -22,6 +22,20 @@ from kmslaunch.snapshot.layout import IAM_DETAILS
 
 from .engine import AuditReport, PathResult
 from .lint import RULES
+
+
+class _Named(Protocol):
+    """What names a launch path: audit's PathResult, impact's Path."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def principal(self) -> str | None: ...
+    @property
+    def key(self) -> str | None: ...
+
 
 FORMAT = "kmslaunch-audit/1"
 
@@ -54,7 +68,8 @@ def _summary(report: AuditReport) -> dict[str, Any]:
     }
 
 
-def _who(p: PathResult) -> str:
+def who(p: _Named) -> str:
+    """A launch path in words (also impact's)."""
     if p.kind == "auto-scaling-group":
         return f"Auto Scaling group {p.target}"
     if p.kind == "launch-template":
@@ -105,7 +120,7 @@ def render_text(report: AuditReport) -> list[str]:
     if failing:
         out += ["", "== failing launch paths"]
         for p in failing:
-            out += ["", f"✗ {p.account} {p.region} {p.kind}: {_who(p)}"]
+            out += ["", f"✗ {p.account} {p.region} {p.kind}: {who(p)}"]
             out.append(f"  {p.outcome.state}: {p.outcome.headline or p.outcome.cause or ''}")
             if p.representative:
                 out.append(f"  (same policies as {p.representative}, which was simulated)")
@@ -113,7 +128,7 @@ def render_text(report: AuditReport) -> list[str]:
     if report.unsure:
         out += ["", "== launch paths that run unless something the snapshot does not hold refuses them"]
         for p in report.unsure:
-            out += ["", f"? {p.account} {p.region} {p.kind}: {_who(p)}"]
+            out += ["", f"? {p.account} {p.region} {p.kind}: {who(p)}"]
             out += [f"  - {fact}" for fact in p.outcome.unless]
     if report.lint:
         out += ["", "== lint"]
@@ -138,7 +153,7 @@ def render_markdown(report: AuditReport) -> str:
         out += ["", "| cause | failing |", "|---|---:|"] + [f"| {c} | {n} |" for c, n in s["by_cause"].items()]
     out += ["", f"Lint: {s['lint']['error']} error(s), {s['lint']['warning']} warning(s)."]
     for p in report.failing:
-        out += ["", f"### {p.account} {p.region} — {_who(p)}", "", f"**{p.outcome.state}**: {p.outcome.headline}"]
+        out += ["", f"### {p.account} {p.region} — {who(p)}", "", f"**{p.outcome.state}**: {p.outcome.headline}"]
         if p.representative:
             out += ["", f"Same policies as `{p.representative}`, which was simulated."]
         fix = p.outcome.fix
@@ -149,7 +164,7 @@ def render_markdown(report: AuditReport) -> str:
             out.append("```")
     if report.unsure:
         out += ["", "### Launch paths that run unless something the snapshot does not hold refuses them", ""]
-        out += [f"- {_who(p)} ({p.account} {p.region}): " + "; ".join(p.outcome.unless) for p in report.unsure]
+        out += [f"- {who(p)} ({p.account} {p.region}): " + "; ".join(p.outcome.unless) for p in report.unsure]
     if report.lint:
         out += ["", "### Lint", "", "| severity | rule | resource | path | message |", "|---|---|---|---|---|"]
         for f in report.lint:
@@ -171,7 +186,7 @@ def render_sarif(report: AuditReport, *, uri: str) -> dict[str, Any]:
         fix_text = ""
         if fix and fix["verified"]:
             fix_text = f"{_label(fix)}: " + "; ".join(f["commands"][0] for f in fix["fixes"] if f["commands"])
-        text = sentences(f"{_who(p)}: {p.outcome.headline or p.outcome.cause}", fix_text)
+        text = sentences(f"{who(p)}: {p.outcome.headline or p.outcome.cause}", fix_text)
         call, located = p.outcome.refused, p.outcome.located
         if located is not None:
             place, action = located.place, located.action
@@ -200,7 +215,7 @@ def render_sarif(report: AuditReport, *, uri: str) -> dict[str, Any]:
                 "ruleId": UNKNOWN_RULE,
                 "level": "warning",
                 "message": {
-                    "text": sentences(f"{_who(p)} runs only unless this refuses it: " + "; ".join(p.outcome.unless))
+                    "text": sentences(f"{who(p)} runs only unless this refuses it: " + "; ".join(p.outcome.unless))
                 },
                 "locations": [_location(Place("snapshot.json"), p.key or p.target, p.account, p.region)],
                 "partialFingerprints": fingerprint(

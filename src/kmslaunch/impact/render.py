@@ -13,6 +13,7 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from kmslaunch import __version__
+from kmslaunch.audit.render import who
 from kmslaunch.doctor.artifacts import Place, locate, member, original_uri_base_ids, place_of_call
 from kmslaunch.doctor.html import page
 from kmslaunch.doctor.sarif import fingerprint, refusal_rule, sentences, snapshot_root
@@ -20,7 +21,7 @@ from kmslaunch.policy.decision import StatementRef
 from kmslaunch.policy.model import PolicyType
 
 from .changes import Change, describe
-from .compare import MOVES, Cause, ImpactReport, Move, Path, Run
+from .compare import MOVES, Cause, ImpactReport, Move, Run
 
 CHANGES_BASE = "CHANGES"
 _WORDS = {
@@ -36,19 +37,6 @@ _HEADINGS = {
     "from-unknown": "Paths whose verdict becomes sure",
 }
 _MARKS = {"breaks": "✗", "starts-working": "✓", "to-unknown": "?", "from-unknown": "="}
-
-
-def who(p: Path) -> str:
-    """The path in words, as audit names it."""
-    if p.kind == "auto-scaling-group":
-        return f"Auto Scaling group {p.target}"
-    if p.kind == "launch-template":
-        return f"launch template {p.target} by {p.principal}"
-    if p.kind == "terminated-instance":
-        return f"terminated instance {p.target}" + (f" launched by {p.principal}" if p.principal else "")
-    if p.kind == "default-key":
-        return f"default EBS key {p.target} by {p.principal}"
-    return f"{p.principal} with {p.key}"
 
 
 def _verdict(r: Run) -> str:
