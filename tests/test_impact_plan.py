@@ -92,6 +92,10 @@ def test_a_policy_known_only_after_apply_is_an_unknown_fact_exit_3(tmp_path: Pat
     assert "cannot be evaluated" in res.output
     assert f"aws_kms_key.data: the new key policy of {arn}" in res.output
     assert "known only after apply" in res.output
+    markdown = _run("impact", SUCCESS, "--plan", plan, "--disable-key", "alias/app-data", "--format", "markdown")
+    assert markdown.exit_code == 1, markdown.output  # the disabled key breaks alice's path: 1 before 3
+    assert "cannot be evaluated" in markdown.output
+    assert f"aws_kms_key.data: the new key policy of {arn}" in markdown.output
 
 
 def test_a_disabled_key_in_the_plan_is_disable_key(tmp_path: Path) -> None:
@@ -209,3 +213,12 @@ def test_a_deleted_grant_is_revoke_grant_pointing_at_the_plan_line() -> None:
     line = next(i for i, ln in enumerate(text.splitlines(), 1) if '"address": "aws_kms_grant.alice"' in ln)
     assert change.origin.line == line
     assert change.origin.flag == f"from aws_kms_grant.alice, plan.json line {line}"
+
+
+def test_an_organizations_policy_in_a_plan_is_not_modelled_and_unknown(tmp_path: Path) -> None:
+    after = {"name": "deny-kms", "type": "SERVICE_CONTROL_POLICY", "content": json.dumps(DENY_KMS)}
+    plan = _write(tmp_path, PlanBuilder().add("aws_organizations_policy.deny", after))
+    res = _run("impact", SUCCESS, "--plan", plan)
+    assert res.exit_code == 3, res.output
+    assert "aws_organizations_policy.deny: aws_organizations_policy is not modelled" in res.output
+    assert "not modelled (their changes are not simulated):" in res.output

@@ -155,7 +155,10 @@ class _Reader:
         if key is None or res.action == "delete":
             return False
         self.key_policy(res, key, "KeyPolicy")
-        if res.values.get("Enabled") is False and key.manager is not KeyManager.AWS:
+        enabled = res.values.get("Enabled")
+        if isinstance(enabled, Ref | Pseudo | Unknown | Concat):
+            self.unevaluated.append(f"{res.address}: whether {key.arn} stays enabled is known only after apply")
+        elif enabled is False and key.manager is not KeyManager.AWS:
             self.changes.append(DisableKey(key.arn, self.origin(res)))
         return True
 
@@ -251,5 +254,10 @@ def plan_changes(world: World, plans: list[Plan]) -> PlanChanges:
         reader = _Reader(world, plan, changes, unevaluated, created)
         for res in plan.resources:
             reader.read(res)
-        unmodelled += [u for u in plan.unmodelled if u[0] in _ORG_TYPES]
+        org = [u for u in plan.unmodelled if u[0] in _ORG_TYPES]
+        unmodelled += org
+        # What an SCP or RCP does to a launch is not known without simulating it: an unknown, not a pass.
+        unevaluated += [
+            f"{address}: {type_} is not modelled for plans, so what it changes is unknown" for type_, address in org
+        ]
     return PlanChanges(tuple(changes), tuple(unevaluated), tuple(created), tuple(unmodelled))

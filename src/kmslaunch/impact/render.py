@@ -240,6 +240,10 @@ def render_markdown(r: ImpactReport, find: Callable[[str], FsPath] = FsPath) -> 
             out.append("")
     if not r.moves:
         out += ["No launch path changes its verdict.", ""]
+    if r.unevaluated:
+        out += ["## Changes that cannot be evaluated (unknown until apply)", ""]
+        out += [f"- {_md(u)}" for u in r.unevaluated] + [""]
+    out += [_md(line.strip()) for line in r.notes if line.strip()]
     return "\n".join(out)
 
 
