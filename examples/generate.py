@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from kmslaunch.cli.main import cli
 from kmslaunch.launch.request import LaunchRequest, simulate
 from kmslaunch.launch.result import LaunchKind
+from kmslaunch.preflight.planjson import PlanBuilder
 from kmslaunch.preflight.scenarios import (
     AMI,
     AMI_PARAMETER,
@@ -104,7 +105,29 @@ def write_examples(root: Path) -> list[Path]:
         (folder / "README.md").write_text("\n".join(lines))
         written.append(folder / "README.md")
     written += write_preflight_examples(root) + write_template_preflight_examples(root)
-    return written + write_cdk_preflight_examples(root)
+    return written + write_cdk_preflight_examples(root) + write_change_plans(root)
+
+
+# The success example's key (alias/app-data), as Terraform's state knows it.
+APP_DATA_KEY = "arn:aws:kms:us-east-1:111122223333:key/3ff5ba93-a89b-4ec2-a7a8-23aefad6c857"
+
+
+def key_policy_plan(key_arn: str, policy: dict[str, object], address: str = "aws_kms_key.data") -> PlanBuilder:
+    """A plan updating the key ``key_arn`` (in state) to ``policy``: what ``kmslaunch impact --plan`` reads."""
+    key_id = key_arn.rsplit("/", 1)[-1]
+    before = {"arn": key_arn, "key_id": key_id, "id": key_id, "is_enabled": True, "description": "app data"}
+    after = {**before, "policy": json.dumps(policy)}
+    return PlanBuilder().add(address, after, actions=("update",), before=before)
+
+
+def write_change_plans(root: Path) -> list[Path]:
+    """examples/changes/key-deny-plan.json: key-deny-outside-network.json put on alias/app-data by Terraform."""
+    policy = json.loads((Path(__file__).parent / "changes" / "key-deny-outside-network.json").read_text())
+    folder = root / "changes"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "key-deny-plan.json"
+    out.write_text(json.dumps(key_policy_plan(APP_DATA_KEY, policy).to_json(), indent=2) + "\n")
+    return [out]
 
 
 def write_preflight_examples(root: Path) -> list[Path]:

@@ -86,10 +86,10 @@ def check_command(
     Exit status: 0 every path runs, 1 a path fails, 2 bad input, 3 a path runs only unless something the plan
     and snapshot do not hold refuses it (or could not be simulated); --soft-fail exits 0.
     """
-    given = _pairs("--parameter", parameters)
-    values = _pairs("--ssm", ssm)
+    given = parse_pairs("--parameter", parameters)
+    values = parse_pairs("--ssm", ssm)
     path = bundled(plan)
-    plans = _read(path, given, values)
+    plans = read_plans(path, given, values)
     snap = open_snapshot(snapshot) if snapshot is not None else None
     try:
         reports = [check_plan(p, snap, caller=caller) for p in plans]
@@ -110,7 +110,7 @@ def check_command(
     raise SystemExit(EXIT_OK if soft_fail else 1 if 1 in codes else 3 if 3 in codes else 0)
 
 
-def _pairs(flag: str, items: tuple[str, ...]) -> dict[str, str]:
+def parse_pairs(flag: str, items: tuple[str, ...]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -131,7 +131,7 @@ def _assembly_json(path: Path, reports: list[CheckReport]) -> dict[str, Any]:
     }
 
 
-def _read(path: Path, parameters: dict[str, str], ssm: dict[str, str]) -> list[Plan]:
+def read_plans(path: Path, parameters: dict[str, str], ssm: dict[str, str]) -> list[Plan]:
     """A cdk.out directory (one plan per stack); a Terraform plan (JSON with format_version and planned_values
     or resource_changes); else a CloudFormation template."""
     try:

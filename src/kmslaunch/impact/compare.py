@@ -123,15 +123,22 @@ class ImpactReport:
     simulated_after: int  # simulated again after the changes
     reused: int  # simulated before, and left as they were after (their trace shows the changes cannot reach them)
     unknown: tuple[str, ...] = ()
+    # Changes a plan makes that cannot be evaluated (a value known only after apply), as the facts unknown.
+    unevaluated: tuple[str, ...] = ()
+    # Lines about what the changes do not cover (a plan's new resources: kmslaunch check's part).
+    notes: tuple[str, ...] = ()
 
     def of(self, move: str) -> list[Move]:
         return [m for m in self.moves if m.move == move]
 
     @property
     def exit_code(self) -> int:
-        """1 a path breaks; 3 none breaks but some path becomes runs-unless; else 0."""
+        """1 a path breaks; 3 none breaks but some path becomes runs-unless or a change cannot be evaluated;
+        else 0."""
         if self.of("breaks"):
             return 1
+        if self.unevaluated:
+            return 3
         if any(m.after.verdict == "runs-unless" and m.before.verdict != "runs-unless" for m in self.moves):
             return 3
         return 0

@@ -134,6 +134,9 @@ def render_text(r: ImpactReport, find: Callable[[str], FsPath] = FsPath) -> list
         out += ["", "No launch path changes its verdict."]
     if r.unknown:
         out += ["", "what the snapshot does not hold:"] + [f"  {u}" for u in r.unknown]
+    if r.unevaluated:
+        out += ["", "changes that cannot be evaluated (unknown until apply):"] + [f"  {u}" for u in r.unevaluated]
+    out += list(r.notes)
     return out
 
 
@@ -191,6 +194,8 @@ def to_json(r: ImpactReport, find: Callable[[str], FsPath] = FsPath) -> dict[str
         "summary": _summary(r),
         "moves": [_move_json(m, find) for m in r.moves],
         "unknown": list(r.unknown),
+        "unevaluated": list(r.unevaluated),
+        "notes": list(r.notes),
         "exit_code": r.exit_code,
     }
 
@@ -223,6 +228,10 @@ def render_markdown(r: ImpactReport, find: Callable[[str], FsPath] = FsPath) -> 
             out.append("")
     if not r.moves:
         out += ["No launch path changes its verdict.", ""]
+    if r.unevaluated:
+        out += ["## Changes that cannot be evaluated (unknown until apply)", ""]
+        out += [f"- {_md(u)}" for u in r.unevaluated] + [""]
+    out += [_md(line.strip()) for line in r.notes if line.strip()]
     return "\n".join(out)
 
 

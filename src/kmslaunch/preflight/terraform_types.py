@@ -191,6 +191,8 @@ def kms_grant(a: _Attrs) -> Mapped:
                 }
             ),
             "Name": a.get("name"),
+            # Known for a grant in state: what a planned delete (RevokeGrant, for impact) names.
+            "GrantId": _known(a.get("grant_id")),
         }
     )
     a.get("grant_creation_tokens")
