@@ -144,8 +144,6 @@ def write_preflight_examples(root: Path) -> list[Path]:
         written.append(folder / "plan.json")
         where = f"examples/{scenario.name}"
         args = ["check", f"{where}/plan.json", "--snapshot", f"{where}/snapshot"]
-        res = CliRunner().invoke(cli, [a.replace("examples/", f"{root}/", 1) for a in args])
-        output = res.output.replace(f"{root}/", "examples/")
         lines = [
             f"# {scenario.title}",
             "",
@@ -153,18 +151,8 @@ def write_preflight_examples(root: Path) -> list[Path]:
             "",
             "`plan.json` is what `terraform show -json plan.out` prints for the plan; `snapshot/` is the account "
             "it is applied to. From the repository root, after the README's set-up:",
-            "",
-            "```sh",
-            f"{KMSLAUNCH} {' '.join(args)}",
-            "```",
-            "",
-            f"prints (exit status {res.exit_code}):",
-            "",
-            "```text",
-            output.rstrip("\n"),
-            "```",
-            "",
         ]
+        lines = _check_readme(root, args, lines)
         (folder / "README.md").write_text("\n".join(lines))
         written.append(folder / "README.md")
     return written
