@@ -27,6 +27,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from kmslaunch.batch import collector_paused
 from kmslaunch.doctor.artifacts import Place
 from kmslaunch.doctor.diagnose import diagnose
 from kmslaunch.doctor.fixes import shown
@@ -42,6 +43,7 @@ from kmslaunch.world.builder import add_image
 from kmslaunch.world.clock import Clock, Ids
 from kmslaunch.world.cloudtrail import Trail
 from kmslaunch.world.ec2 import Ec2
+from kmslaunch.world.fork import fork
 from kmslaunch.world.iam import Iam
 from kmslaunch.world.kms import AWS_EBS_ALIAS, Key, KeyManager, KeyState
 from kmslaunch.world.organizations import Organization
@@ -274,7 +276,7 @@ def audit(
 
     ``progress`` is called with the number of accounts before they start, then with 1 after each (``None``: no
     progress reported)."""
-    work = copy.deepcopy(world)
+    work = fork(world)
     accounts = sorted(work.accounts)
     if progress is not None:
         progress(len(accounts))
@@ -317,7 +319,8 @@ def audit_account(work: World, account: str, clock: Clock, seed: str) -> Account
     work_clock, work_ids = work.clock, work.ids
     work.clock, work.ids = copy.copy(clock), Ids(seed=f"{seed}/audit/{account}")
     try:
-        return _audit_account(work, account)
+        with collector_paused():
+            return _audit_account(work, account)
     finally:
         work.clock, work.ids = work_clock, work_ids
         for name, (keys, aliases, images, snaps) in saved.items():
@@ -464,13 +467,14 @@ def _add_as(
 def simulate_requests(world: World, requests: list[LaunchRequest]) -> list[tuple[LaunchResult | None, Outcome]]:
     """Each launch simulated on one copy of ``world`` (which is not changed) as ``audit`` simulates its paths,
     and a failure diagnosed, its fix verified; with the launch's result (None when it could not be simulated)."""
-    work = copy.deepcopy(world)
+    work = fork(world)
     sandbox = Sandbox(work)
     fresh = _Fresh()
     out: list[tuple[LaunchResult | None, Outcome]] = []
-    for req in requests:
-        ran = _run(sandbox, req)
-        out.append((None, ran) if isinstance(ran, Outcome) else (ran, _judge(work, req, ran, fresh)[0]))
+    with collector_paused():
+        for req in requests:
+            ran = _run(sandbox, req)
+            out.append((None, ran) if isinstance(ran, Outcome) else (ran, _judge(work, req, ran, fresh)[0]))
     return out
 
 

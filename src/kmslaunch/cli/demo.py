@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 
 import click
@@ -11,6 +10,7 @@ from kmslaunch.doctor.diagnose import diagnose
 from kmslaunch.doctor.text import render_diagnosis
 from kmslaunch.launch.request import simulate
 from kmslaunch.scenarios import by_name
+from kmslaunch.world.fork import fork
 
 
 def _section(title: str) -> None:
@@ -62,7 +62,7 @@ def demo_command(trail: bool) -> None:
         plan = next((p for p in diag.plans if p.verified), None)
         if plan is None:
             continue
-        fixed = copy.deepcopy(world)
+        fixed = fork(world)
         plan.apply(fixed)
         after = simulate(fixed, req)
         click.echo("")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from kmslaunch.policy.decision import Element, Layer, Verdict
 from kmslaunch.policy.evaluate import build_context
 from kmslaunch.policy.explain import conditions_met, describe_mismatch, describe_ref
 from kmslaunch.policy.model import PolicyType
+from kmslaunch.world.fork import fork
 from kmslaunch.world.world import World
 
 from .fixes import FixPlan, preferred, shown
@@ -335,12 +335,12 @@ def diagnose(
     pristine: World, req: LaunchRequest, *, unknown: tuple[str, ...] = (), instance_id: str | None = None
 ) -> Diagnosis:
     """Simulate the launch on a copy of the world, explain what was refused, and find verified fixes."""
-    world = copy.deepcopy(pristine)
+    world = fork(pristine)
     result = simulate(world, req)
     findings = tuple(explain_refusal(c) for c in result.refused_calls)
     evidence = tuple(match_cloudtrail(pristine, result, instance_id))
     plans: tuple[FixPlan, ...] = ()
     if not result.succeeded and result.outcome.state != "rejected":
         alternative = find_parameter_fix(pristine, req, result)
-        plans = (find_fix(pristine, req),) + ((alternative,) if alternative else ())
+        plans = (find_fix(pristine, req, unchanged=(world, result)),) + ((alternative,) if alternative else ())
     return Diagnosis(result, findings, evidence, plans, unknown)

@@ -35,6 +35,7 @@ from kmslaunch.policy.evaluate import build_context
 from kmslaunch.policy.explain import find_statement_policy
 from kmslaunch.policy.model import PolicyType
 from kmslaunch.policy.principals import Principal, PrincipalType
+from kmslaunch.world.fork import fork
 from kmslaunch.world.kms import Key, KeyState
 from kmslaunch.world.world import World
 
@@ -471,7 +472,7 @@ def materialize(world: World, needs: Needs) -> list[Fix]:
     # Who can create a grant is decided with the key-policy and IAM changes above in place.
     scratch = world
     if needs.grants and fixes:
-        scratch = copy.deepcopy(world)
+        scratch = fork(world)
         for f in fixes:
             if f.apply is not None:
                 f.apply(scratch)

@@ -12,6 +12,7 @@ from typing import Any
 from kmslaunch.launch.request import LaunchRequest, simulate
 from kmslaunch.launch.result import LaunchKind, LaunchResult
 from kmslaunch.policy.decision import Layer, Verdict
+from kmslaunch.world.fork import fork
 from kmslaunch.world.world import World
 
 from .appliers import in_account
@@ -28,18 +29,29 @@ from .fixes import (
 )
 
 
-def find_fix(pristine: World, req: LaunchRequest, *, title: str = "least-privilege fix") -> FixPlan:
+def find_fix(
+    pristine: World,
+    req: LaunchRequest,
+    *,
+    title: str = "least-privilege fix",
+    unchanged: tuple[World, LaunchResult] | None = None,
+) -> FixPlan:
     """Simulate, fix the first refused call, simulate again, until the launch succeeds or nothing more can be
-    done. ``pristine`` is never changed."""
+    done. ``pristine`` is never changed. ``unchanged``: a copy of ``pristine`` the launch was already simulated
+    on, with its result, which is the first round's (a round with nothing to fix changes nothing), so that
+    round is not simulated again; that copy may be changed."""
     needs = Needs(region=req.region)
     fixes: list[Fix] = []
-    for _ in range(MAX_ROUNDS):
-        world = copy.deepcopy(pristine)
-        fixes = materialize(world, needs)
-        for f in fixes:
-            if f.apply is not None:
-                f.apply(world)
-        result = simulate(world, req)
+    for round_ in range(MAX_ROUNDS):
+        if round_ == 0 and unchanged is not None:
+            world, result = unchanged
+        else:
+            world = fork(pristine)
+            fixes = materialize(world, needs)
+            for f in fixes:
+                if f.apply is not None:
+                    f.apply(world)
+            result = simulate(world, req)
         if result.succeeded:
             grant_refusal = _refused_grant_call(world, needs)
             if grant_refusal is None:
@@ -128,7 +140,7 @@ def find_parameter_fix(pristine: World, req: LaunchRequest, result: LaunchResult
         mappings[d] = {"DeviceName": d, "Ebs": ebs}
     params["BlockDeviceMappings"] = list(mappings.values())
     changed = dataclasses.replace(req, params=params)
-    after = simulate(copy.deepcopy(pristine), changed)
+    after = simulate(fork(pristine), changed)
     if not after.succeeded:
         return None
     fix = Fix(

@@ -17,7 +17,6 @@ refused), attributed to the change whose document holds it, else to the change t
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -29,6 +28,7 @@ from kmslaunch.policy.decision import Decision, StatementRef, Verdict
 from kmslaunch.policy.errors import KmslaunchError
 from kmslaunch.policy.model import PolicyType
 from kmslaunch.world.authz import authorize_in_world, principal_in_world
+from kmslaunch.world.fork import fork
 from kmslaunch.world.world import World
 
 from .apply import Reach, Trace, apply_changes, reach
@@ -196,7 +196,7 @@ def impact(
     """Every launch path of ``world`` before and after ``changes`` (``world`` itself is not changed).
     ``exhaustive``: simulate every path again and enumerate every region again, whatever the changes reach (the
     reference the filtered run is tested against)."""
-    work = copy.deepcopy(world)
+    work = fork(world)
     scope: Reach = reach(work, changes)
     if exhaustive:
         scope = Reach(regions=frozenset((a, r) for a, acct in work.accounts.items() for r in acct.regions))

@@ -11,7 +11,6 @@ SCPs and the account's other IAM unknown (https://docs.aws.amazon.com/ebs/latest
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from kmslaunch.world.builder import add_image, add_service_linked_role
 from kmslaunch.world.clock import Clock, Ids, iso
 from kmslaunch.world.documents import Document
 from kmslaunch.world.ec2 import EbsSpec, LaunchTemplate
+from kmslaunch.world.fork import fork
 from kmslaunch.world.iam import ManagedPolicy, Role, User
 from kmslaunch.world.kms import Key, KeyState, default_key_policy, key_document
 from kmslaunch.world.organizations import Organization
@@ -81,7 +81,7 @@ def resolve_plan(plan: Plan, snapshot: Snapshot | None = None, caller: str | Non
     the launch paths it creates; ``caller`` is the identity ``terraform apply`` runs as (the launches it makes
     itself: instances, instant fleets, volumes)."""
     if snapshot is not None:
-        world = copy.deepcopy(snapshot.world)
+        world = fork(snapshot.world)
     else:
         world = World(clock=Clock(), ids=Ids(seed=hashlib.sha256(plan.file.encode()).hexdigest()[:8]))
         world.partial = True

@@ -3,7 +3,6 @@ proof for each against the requests of the launch that verified the fix (doctor/
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from kmslaunch.policy.evaluate import build_context
 from kmslaunch.policy.model import Policy
 from kmslaunch.policy.principals import PrincipalError, PrincipalType, parse_principal
 from kmslaunch.world.authz import authorize_in_world
+from kmslaunch.world.fork import fork
 from kmslaunch.world.world import World
 
 from .counterexample import Counterexample
@@ -110,7 +110,7 @@ def prove_fix(pristine: World, plan: FixPlan, fix: Fix) -> FixProof:
     if fix.apply is None:
         note = "nothing to prove: the fix changes the launch, not a policy"
         return FixProof(fix, (Proof(fix.target, "proved", note),))
-    world = copy.deepcopy(pristine)
+    world = fork(pristine)
     before = documents(world)
     fix.apply(world)
     after = documents(world)
