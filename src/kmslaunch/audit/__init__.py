@@ -1,7 +1,9 @@
 """Organization-wide audit: every launch path of a snapshot simulated, and a lint of key policies and KMS IAM
 statements for known traps (``engine``: the paths; ``lint``: the rules; ``render``: the formats).
 
-``kmslaunch audit --format json`` prints::
+``kmslaunch audit --format json`` prints the document below, indented as ``json.dumps(indent=2)`` indents it
+down to each path and lint finding, which is written on one line of its own (an organization's report has a
+hundred thousand paths: ``cli.jsonout``)::
 
     {
       "format": "kmslaunch-audit/1",

@@ -40,13 +40,15 @@ class _Named(Protocol):
 FORMAT = "kmslaunch-audit/1"
 
 
-def to_json(report: AuditReport) -> dict[str, Any]:
-    """The report as data; the shape is documented in ``kmslaunch.audit``."""
+def to_json(report: AuditReport, *, lazy: bool = False) -> dict[str, Any]:
+    """The report as data; the shape is documented in ``kmslaunch.audit``. ``lazy``: "paths" is an iterator,
+    each path made as it is written (``cli.jsonout``), rather than a list of them all at once."""
+    paths = (p.to_json() for p in report.paths)
     return {
         "format": FORMAT,
         "snapshot": report.snapshot,
         "summary": _summary(report),
-        "paths": [p.to_json() for p in report.paths],
+        "paths": paths if lazy else list(paths),
         "lint": [f.to_json() for f in report.lint],
         "unknown": list(report.unknown),
     }

@@ -69,11 +69,12 @@ def audit_command(snapshot: Path, fmt: str, workers: int) -> None:
     if bar is not None:
         bar.render_finish()
     if fmt == "json":
-        emit_json(to_json(report))
+        # One launch path per line: an organization's report is too large to indent in full (cli.jsonout).
+        emit_json(to_json(report, lazy=True), flat=2)
     elif fmt == "markdown":
         click.echo(render_markdown(report), nl=False)
     elif fmt == "sarif":
-        emit_json(render_sarif(report, uri=str(snapshot)))
+        emit_json(render_sarif(report, uri=str(snapshot)), flat=4)
     elif fmt == "html":
         click.echo(render_html(report), nl=False)
     else:

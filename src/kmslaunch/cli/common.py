@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any, NoReturn
 
 import click
 
+from kmslaunch.cli.jsonout import write_json
 from kmslaunch.launch.result import LaunchResult, LaunchVerdict
 from kmslaunch.policy.errors import KmslaunchError
 from kmslaunch.snapshot.jsonio import decode, embedded_problem
@@ -77,8 +77,10 @@ def check_out_dir(path: Path, flag: str, *, force: bool) -> None:
         fail(f"{flag} {path}: cannot be created: {parent} is not writable")
 
 
-def emit_json(data: object) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False))
+def emit_json(data: object, *, flat: int | None = None) -> None:
+    """``data`` as JSON on standard output, indented by 2; from depth ``flat`` on, a value per line, and lists
+    may be iterators (``jsonout``: for reports too large to indent in full)."""
+    write_json(data, sys.stdout.write, flat=flat)
 
 
 def launch_exit(result: LaunchResult) -> int:
