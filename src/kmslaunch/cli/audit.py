@@ -12,7 +12,7 @@ from kmslaunch.audit.engine import assemble, audit
 from kmslaunch.audit.html import render_html
 from kmslaunch.audit.render import render_markdown, render_sarif, render_text, to_json
 from kmslaunch.audit.units import AuditOptions, prime, run_units, units
-from kmslaunch.cli.common import emit_json
+from kmslaunch.cli.common import emit_json, emit_lines
 from kmslaunch.cli.launchopts import open_snapshot
 
 
@@ -78,6 +78,5 @@ def audit_command(snapshot: Path, fmt: str, workers: int) -> None:
     elif fmt == "html":
         click.echo(render_html(report), nl=False)
     else:
-        for line in render_text(report):
-            click.echo(line)
+        emit_lines(render_text(report))
     raise SystemExit(report.exit_code)

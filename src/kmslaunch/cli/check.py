@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from kmslaunch.cli.common import EXIT_OK, bundled, emit_json, fail
+from kmslaunch.cli.common import EXIT_OK, bundled, emit_json, emit_lines, fail
 from kmslaunch.cli.launchopts import open_snapshot
 from kmslaunch.policy.errors import KmslaunchError
 from kmslaunch.preflight.check import FORMAT, CheckReport, check_plan
@@ -104,8 +104,7 @@ def check_command(
     elif fmt == "html":
         click.echo(render_html(reports), nl=False)
     else:
-        for line in render_text(reports):
-            click.echo(line)
+        emit_lines(render_text(reports))
     codes = {r.exit_code for r in reports}
     raise SystemExit(EXIT_OK if soft_fail else 1 if 1 in codes else 3 if 3 in codes else 0)
 

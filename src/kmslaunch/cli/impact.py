@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from kmslaunch.cli.check import parse_pairs, read_plans
-from kmslaunch.cli.common import EXIT_BAD_INPUT, bundled, emit_json, fail
+from kmslaunch.cli.common import EXIT_BAD_INPUT, bundled, emit_json, emit_lines, fail
 from kmslaunch.cli.launchopts import open_snapshot
 from kmslaunch.impact.changes import parse_changes
 from kmslaunch.impact.compare import impact
@@ -152,8 +152,7 @@ def impact_command(
     elif fmt == "html":
         click.echo(render_html(report, _find), nl=False)
     else:
-        for line in render_text(report, _find):
-            click.echo(line)
+        emit_lines(render_text(report, _find))
     raise SystemExit(report.exit_code)
 
 
