@@ -6,7 +6,11 @@ size's alone): the time to load the snapshot is the baseline measured in the sam
 memory (``getrusage``: the process's own and, with workers, the largest worker's) is set against the snapshot's
 size on disk.
 
-    .venv/bin/python bench/bench_audit.py [--factors 1,4] [--workers 1,2] [--repeat 1]
+    .venv/bin/python bench/bench_audit.py [--factors 1,4] [--workers 1,2] [--repeat 1] [--formats text,json]
+
+Then, per size, number of workers and ``--formats`` entry, the whole command as a user runs it (``kmslaunch audit
+DIR --workers N --format F > file``, in a process of its own): wall time, the output's size and the largest
+process's peak memory, against the same load baseline.
 
 ``cpu s`` is the CPU time the audit took (the workers' included): where others load the machine, the wall
 times grow with their load and this does not.
@@ -83,14 +87,40 @@ def child(snapshot: Path, workers: int, repeat: int) -> None:
     )
 
 
+def command(snapshot: Path, workers: int, fmt: str, env: dict[str, str]) -> dict[str, float]:
+    """``kmslaunch audit`` run as a user runs it, output to a file: wall seconds, output MB and the peak memory
+    of its largest process (this wrapper's children: the command and, with workers, theirs)."""
+    cmd = [sys.executable, __file__, "--command-child", str(snapshot), "--child-workers", str(workers), fmt]
+    return dict(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout))
+
+
+def command_child(snapshot: Path, workers: int, fmt: str) -> None:
+    with tempfile.TemporaryFile("w+b") as out:
+        t = time.perf_counter()
+        argv = ["audit", str(snapshot), "--workers", str(workers), "--format", fmt]
+        code = "from kmslaunch.cli.main import main; main()"
+        done = subprocess.run([sys.executable, "-c", code, *argv], stdout=out, stderr=subprocess.PIPE, check=False)
+        wall = time.perf_counter() - t
+        if done.returncode not in (0, 1, 3):
+            raise SystemExit(f"kmslaunch audit exited {done.returncode}: {done.stderr.decode()[-2000:]}")
+        size = out.seek(0, os.SEEK_END)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(json.dumps({"wall_s": wall, "out_mb": size / 2**20, "peak_mb": peak / 1024}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--factors", default="1,4", help="organization sizes, as multiples of 50 accounts")
     ap.add_argument("--workers", default="1", help="numbers of worker processes to audit each size with")
     ap.add_argument("--repeat", type=int, default=1, help="best of N loads and audits (in the same process)")
+    ap.add_argument("--formats", default="text,json", help="formats to time the whole command in (empty: none)")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--command-child", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--child-workers", type=int, default=1, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args, rest = ap.parse_known_args()
+    if args.command_child is not None:
+        command_child(args.command_child, args.child_workers, rest[0])
+        return
     if args.child is not None:
         child(args.child, args.child_workers, args.repeat)
         return
@@ -103,6 +133,7 @@ def main() -> None:
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent.parent / "src"), env.get("PYTHONPATH", "")])
     baseline: dict[int, float] = {}
     sizes: list[tuple[float, float, float]] = []  # factor, disk MB, peak MB (1 worker)
+    commands: list[str] = []
     for factor in (float(f) for f in args.factors.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "org"
@@ -134,6 +165,18 @@ def main() -> None:
                     ),
                     flush=True,
                 )
+                for fmt in (f for f in args.formats.split(",") if f):
+                    run = command(out, workers, fmt, env)
+                    commands.append(
+                        f"{factor:>6g} {workers:>2} {fmt:>6} {got['load_s']:>6.2f} {run['wall_s']:>7.2f} "
+                        f"{run['wall_s'] / got['load_s']:>10.1f} {run['out_mb']:>7.1f} {run['peak_mb']:>7.0f}"
+                    )
+    if commands:
+        print(
+            f"\n{'factor':>6} {'wk':>2} {'format':>6} {'load s':>6} {'total s':>7} {'total/load':>10} "
+            f"{'out MB':>7} {'peak MB':>7}   (the whole `kmslaunch audit DIR --format F > file`)"
+        )
+        print("\n".join(commands))
     if len(sizes) > 1:
         (f0, d0, p0), (f1, d1, p1) = sizes[0], sizes[-1]
         print(
