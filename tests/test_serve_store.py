@@ -171,6 +171,38 @@ def test_a_write_writes_only_the_rows_it_changed(endpoint: Endpoint) -> None:
     assert 2 <= written <= 4, written
 
 
+def test_run_instances_serializes_as_much_however_many_instances_the_region_has(
+    endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ec2 = endpoint.client("ec2")
+    vol = ec2.create_volume(AvailabilityZone="us-east-1a", Size=8)["VolumeId"]
+    snap = ec2.create_snapshot(VolumeId=vol)["SnapshotId"]
+    mapping = [{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snap}}]
+    ami = ec2.register_image(Name="root", RootDeviceName="/dev/xvda", BlockDeviceMappings=mapping)["ImageId"]
+    endpoint.state.store.verify = False  # the check's whole pass would count every instance
+    serialized = [0]
+
+    def counting(*args: Any) -> Any:
+        serialized[0] += 1
+        return save.reservation_json(*args)
+
+    monkeypatch.setattr(delta, "reservation_json", counting)
+    db = endpoint.state.store.db
+
+    def launch() -> tuple[int, int]:
+        # boto3 fills in a ClientToken (RunInstances' idempotency token): the handler looks for an earlier launch
+        # with it, which must not make every instance of the region one to serialize again.
+        serialized[0], before = 0, db.total_changes
+        ec2.run_instances(ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1)
+        return serialized[0], int(db.total_changes - before)
+
+    second = [launch(), launch()][1]
+    for _ in range(20):
+        launch()
+    assert launch() == second
+    assert second[0] == 1, second  # the new instance only
+
+
 def test_a_write_serializes_only_the_entities_it_reached(endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
     kms, ec2 = endpoint.client("kms"), endpoint.client("ec2")
     arns = [kms.create_key()["KeyMetadata"]["Arn"] for _ in range(20)]

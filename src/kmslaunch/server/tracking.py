@@ -112,6 +112,14 @@ class Tracked(dict[Any, Any]):
         return (dict, (dict(super().items()),))
 
 
+def read_only_values(entities: dict[Any, Any]) -> list[Any]:
+    """The entities of ``entities`` without noting them as reached: only for a look at every entity that changes
+    none of them (RunInstances' search for an earlier launch with its client token, which boto3 and the AWS CLI
+    send with every call). An entity the request goes on to change is reached through the dict as usual; noting
+    the whole walk would make every instance of the region one to serialize again at each launch."""
+    return list(dict.values(entities))
+
+
 class Tracker:
     """The tracked dicts of one world, by account and region."""
 

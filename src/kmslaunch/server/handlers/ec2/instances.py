@@ -12,6 +12,7 @@ from kmslaunch.launch.params import parse_run_params
 from kmslaunch.launch.run import run_instances, start_instances
 from kmslaunch.launch.views import instance_json
 from kmslaunch.policy.errors import InputError
+from kmslaunch.server.tracking import read_only_values
 from kmslaunch.world.ec2 import Ec2, Instance
 from kmslaunch.world.instances import IncorrectInstanceState, InstanceEvent, InstanceState, transition
 
@@ -80,7 +81,7 @@ def run_instances_handler(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     if run.client_token:
         # Idempotency (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html): the same token
         # returns the first launch's reservation and launches nothing.
-        earlier = [i for i in ec2.instances.values() if i.client_token == run.client_token]
+        earlier = [i for i in read_only_values(ec2.instances) if i.client_token == run.client_token]
         if earlier:
             if run.image_id and any(i.image_id != run.image_id for i in earlier):
                 raise ApiError(
