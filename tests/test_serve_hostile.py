@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -24,7 +27,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.parsers import create_parser
+from click.testing import CliRunner
 
+from kmslaunch.cli.main import cli
 from kmslaunch.server import dispatch
 from kmslaunch.server.app import Limits, Server
 from kmslaunch.server.handlers import HANDLERS
@@ -453,3 +458,41 @@ def test_kms_bounds_allow_the_documented_maxima(kms: tuple[Any, str]) -> None:
     assert len(client.generate_random(NumberOfBytes=1024)["Plaintext"]) == 1024
     blob = client.encrypt(KeyId=key, Plaintext=b"p" * 4096)["CiphertextBlob"]
     assert client.decrypt(CiphertextBlob=blob)["Plaintext"] == b"p" * 4096
+
+
+def test_serve_options_set_the_limits(tmp_path: Path) -> None:
+    """`kmslaunch serve --max-body --request-timeout` as a user starts it: the limits given are the ones kept."""
+    py = [sys.executable, "-c", "from kmslaunch.cli.main import main; main()"]
+    argv = ["serve", "--port", "0", "--state", str(tmp_path / "s.sqlite"), "--max-body", "2000"]
+    argv += ["--request-timeout", "0.5", "--max-connections", "5", "--workers", "2"]
+    server = subprocess.Popen([*py, *argv], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        m = re.match(r"kmslaunch endpoint on http://127\.0\.0\.1:(\d+) ", server.stdout.readline())
+        assert m
+        port = int(m.group(1))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as big:
+            big.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2001\r\n\r\n")
+            assert big.recv(4096).startswith(b"HTTP/1.1 413 ")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            slow.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")  # and nothing more: cut off after 0.5 s
+            t = time.monotonic()
+            assert slow.recv(4096).startswith(b"HTTP/1.1 408 ")
+            assert time.monotonic() - t < 5
+        held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(5)]
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as extra:
+                assert extra.recv(4096).startswith(b"HTTP/1.1 503 ")
+        finally:
+            for c in held:
+                c.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.parametrize(("option", "value"), [("--max-body", "0"), ("--request-timeout", "0"), ("--workers", "1000")])
+def test_serve_refuses_limits_out_of_range(option: str, value: str, tmp_path: Path) -> None:
+    res = CliRunner().invoke(cli, ["serve", "--port", "0", "--state", str(tmp_path / "s.sqlite"), option, value])
+    assert res.exit_code == 2 and option in res.output
+    assert not (tmp_path / "s.sqlite").exists()

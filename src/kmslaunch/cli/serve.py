@@ -12,12 +12,15 @@ import click
 
 from kmslaunch.cli.common import check_out_dir, fail
 from kmslaunch.policy.errors import KmslaunchError
-from kmslaunch.server.app import Server
+from kmslaunch.server.app import Limits, Server
 from kmslaunch.server.examples import IMAGES as EXAMPLE_IMAGES
 from kmslaunch.server.examples import KEY_ALIAS as EXAMPLE_KEY_ALIAS
 from kmslaunch.server.state import DEFAULT_ACCESS_KEY, DEFAULT_ACCOUNT, DEFAULT_SECRET, State
 from kmslaunch.server.store import Store, StoreError
 from kmslaunch.snapshot.save import save_snapshot
+
+
+_DEFAULTS = Limits()
 
 
 @click.command(
@@ -49,7 +52,54 @@ Examples:
 )
 @click.option("--force", is_flag=True, help="With --export: write into DIR even if it is not empty.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
-def serve_command(host: str, port: int, state_path: Path, export_dir: Path | None, force: bool, verbose: bool) -> None:
+@click.option(
+    "--max-body",
+    type=click.IntRange(min=1),
+    default=_DEFAULTS.max_body,
+    show_default=True,
+    help="Largest request body in bytes; a larger one is answered 413 before it is read.",
+)
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=0.1),
+    default=_DEFAULTS.request_timeout,
+    show_default=True,
+    help="Seconds from a request's first byte to its last; a slower client is cut off with 408.",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=0.1),
+    default=_DEFAULTS.idle_timeout,
+    show_default=True,
+    help="Seconds a keep-alive connection may wait for its next request before it is closed.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=_DEFAULTS.max_connections,
+    show_default=True,
+    help="Open connections held at once; beyond, a connection is answered 503 and closed.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=256),
+    default=_DEFAULTS.workers,
+    show_default=True,
+    help="Threads answering requests (idle connections hold none).",
+)
+def serve_command(
+    host: str,
+    port: int,
+    state_path: Path,
+    export_dir: Path | None,
+    force: bool,
+    verbose: bool,
+    max_body: int,
+    request_timeout: float,
+    idle_timeout: float,
+    max_connections: int,
+    workers: int,
+) -> None:
     """Serve IAM, STS, KMS, EC2, Auto Scaling, CloudTrail and Organizations locally, with every signature
     verified and every call authorized: encrypted launches fail here as they fail in AWS.
 
@@ -80,7 +130,14 @@ def serve_command(host: str, port: int, state_path: Path, export_dir: Path | Non
         fail(f"--port {port}: not a port number (0-65535; 0 picks a free one)")
     # Bind first: a busy port is said before the state file is opened or created.
     try:
-        server = Server(host, port)
+        limits = Limits(
+            max_body=max_body,
+            request_timeout=request_timeout,
+            idle_timeout=idle_timeout,
+            max_connections=max_connections,
+            workers=workers,
+        )
+        server = Server(host, port, limits=limits)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             fail(f"port {port} on {host} is busy (another process listens there): choose another with --port")
