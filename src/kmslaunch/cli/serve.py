@@ -19,7 +19,6 @@ from kmslaunch.server.state import DEFAULT_ACCESS_KEY, DEFAULT_ACCOUNT, DEFAULT_
 from kmslaunch.server.store import Store, StoreError
 from kmslaunch.snapshot.save import save_snapshot
 
-
 _DEFAULTS = Limits()
 
 
