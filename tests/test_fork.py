@@ -140,10 +140,16 @@ def test_collector_paused_restores_the_collector() -> None:
     with pytest.raises(RuntimeError), collector_paused():
         raise RuntimeError("inside")
     assert gc.isenabled()
+
+    @collector_paused()
+    def decorated() -> bool:
+        return gc.isenabled()
+
+    assert decorated() is False and gc.isenabled()  # as a decorator too (impact.compare.impact)
     gc.disable()
     try:
         with collector_paused():
-            pass
-        assert not gc.isenabled()
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # it was off before the block: the block leaves it off
     finally:
         gc.enable()

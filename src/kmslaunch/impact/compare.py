@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kmslaunch.audit.engine import DEFAULT_KEY, FAILED_STATES, PathResult, Sandbox, launch_cases
+from kmslaunch.batch import collector_paused
 from kmslaunch.launch.errors import Ec2Error, NotInWorld
 from kmslaunch.launch.request import LaunchRequest
 from kmslaunch.launch.result import CallResult, CallVerdict
@@ -185,6 +186,8 @@ def _unsimulated(p: PathResult) -> tuple[Path, Run]:
     return Path(p.kind, p.account, p.region, p.target, p.principal, p.key), Run("unknown", o.state, note=o.note)
 
 
+# Batch work: the collector's passes over the loaded snapshot would cost more than the simulations (kmslaunch.batch).
+@collector_paused()
 def impact(
     world: World,
     changes: Sequence[Change],
